@@ -1,0 +1,113 @@
+"""Checkpoints: plain dicts of tensors and primitives, written atomically, loaded without pickle.
+
+A checkpoint `step-000001000.pt` has a sidecar `step-000001000.pt.sha256`. Loading verifies the
+checksum (when the sidecar exists) and uses `torch.load(weights_only=True)`, which refuses any
+object that is not a tensor, a primitive or a plain container, so a crafted file cannot run code.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError
+from .fileio import atomic_path, atomic_write_text
+
+FORMAT = "minigan-checkpoint"
+VERSION = 1
+_NAME = re.compile(r"^step-(\d{9})\.pt$")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:09d}.pt"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write `state` atomically with its checksum; on a write error the old file stays intact."""
+    path = Path(path)
+    state = {"format": FORMAT, "version": VERSION, **state}
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+        atomic_write_text(path.with_name(path.name + ".sha256"), _sha256(path) + "\n")
+    except OSError as exc:
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+        raise CheckpointError(
+            f"could not write checkpoint {path}: {reason}; the previous checkpoint is intact, "
+            "free space (or fix the folder) and resume the run"
+        ) from None
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and verify one checkpoint; any damage or foreign content is a CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.is_file():
+        expected = sidecar.read_text().strip()
+        if expected and expected != _sha256(path):
+            raise CheckpointError(f"checkpoint {path} is damaged (checksum mismatch)")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged or unsafe files
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} cannot be loaded safely: {first_line}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a minigan checkpoint")
+    if state.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path} was written by a newer minigan; upgrade to load it")
+    return state
+
+
+def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of every periodic checkpoint in `folder`, newest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return sorted(found, reverse=True)
+
+
+def load_latest(
+    folder: str | Path,
+    map_location: str | torch.device = "cpu",
+    warn: Callable[[str], None] = print,
+) -> tuple[dict[str, Any], Path] | None:
+    """The newest intact checkpoint in `folder`, skipping damaged ones with a one-line warning.
+
+    Returns None when the folder holds no checkpoint at all; raises when none is intact.
+    """
+    candidates = list_checkpoints(folder)
+    if not candidates:
+        return None
+    for _, path in candidates:
+        try:
+            return load_checkpoint(path, map_location), path
+        except CheckpointError as exc:
+            warn(f"warning: {exc}; trying an older one")
+    raise CheckpointError(
+        f"no intact checkpoint in {folder} ({len(candidates)} damaged); start a new run with another --out"
+    )
+
+
+def rotate(folder: str | Path, keep: int) -> None:
+    """Delete all but the newest `keep` periodic checkpoints (and their sidecars)."""
+    for _, path in list_checkpoints(folder)[keep:]:
+        for victim in (path, path.with_name(path.name + ".sha256")):
+            victim.unlink(missing_ok=True)

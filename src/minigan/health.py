@@ -1,0 +1,58 @@
+"""Training health: non-finite values, a saturated discriminator, samples that stopped varying."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+SATURATED_REAL = 0.99  # mean D(x) above this ...
+SATURATED_FAKE = 0.01  # ... with mean D(G(z)) below this: D wins outright, G's gradient vanishes
+COLLAPSE_STD = 4.0  # per-pixel std across fixed-noise samples (0..255 scale) below this: collapse
+
+
+def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
+    """One device reduction over many tensors: True when none holds NaN or inf."""
+    tensors = [t.detach() for t in tensors]
+    if not tensors:
+        return True
+    norms = torch._foreach_norm(tensors)
+    return bool(torch.isfinite(torch.stack(norms)).all())
+
+
+class HealthMonitor:
+    """Turns stats records and sample grids into plain-words warnings, once per episode."""
+
+    def __init__(self) -> None:
+        self.saturated = False
+        self.collapsed = False
+
+    def check_record(self, record: dict) -> str | None:
+        real, fake = record.get("d_real"), record.get("d_fake")
+        if real is None or fake is None:
+            return None
+        now = real > SATURATED_REAL and fake < SATURATED_FAKE
+        message = None
+        if now and not self.saturated:
+            message = (
+                f"D has saturated at step {record['step']} (D(x)={real:.3f}, D(G(z))={fake:.3f}): "
+                "G gets almost no gradient. Try --g-loss nonsaturating, a lower --lr-d, "
+                "--d-dropout, or --balance"
+            )
+        self.saturated = now
+        return message
+
+    def check_samples(self, images: np.ndarray, step: int) -> str | None:
+        """images: uint8 (N, 28, 28) from the fixed noise."""
+        spread = float(images.astype(np.float32).std(axis=0).mean())
+        now = spread < COLLAPSE_STD
+        message = None
+        if now and not self.collapsed:
+            message = (
+                f"the fixed-noise samples stopped varying at step {step} (pixel std across samples "
+                f"{spread:.1f}/255): mode collapse. Resume from an earlier checkpoint with a lower "
+                "learning rate, or try --balance"
+            )
+        self.collapsed = now
+        return message

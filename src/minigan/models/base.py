@@ -1,0 +1,64 @@
+"""The one shared way to condition any generator or discriminator on a class label.
+
+Labels travel as float vectors (B, num_classes): one-hot for plain sampling, soft for interpolation
+and amplitude sweeps. A generator sees cat(z, label); a discriminator sees cat(features(x), label)
+before its head. Architectures only define `net` (G) or `body`/`head` (D).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Generator(nn.Module):
+    """z (B, z_dim) [+ label (B, C)] -> image (B, 1, S, S) in the range of the output activation."""
+
+    def __init__(self, z_dim: int, num_classes: int = 0) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        self.num_classes = num_classes
+        self.net: nn.Module = nn.Identity()
+
+    @property
+    def input_dim(self) -> int:
+        return self.z_dim + self.num_classes
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            z = torch.cat([z, labels.to(z.dtype)], dim=1)
+        return self.net(z)
+
+
+class Discriminator(nn.Module):
+    """image (B, 1, S, S) [+ label (B, C)] -> logit (B,). `body` maps images to flat features."""
+
+    def __init__(self, num_classes: int = 0) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.body: nn.Module = nn.Flatten()
+        self.head: nn.Module = nn.Identity()
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.body(x)
+        if self.num_classes:
+            features = torch.cat([features, labels.to(features.dtype)], dim=1)
+        return self.head(features).squeeze(1)
+
+
+def activation(name: str, leaky_slope: float) -> nn.Module:
+    return nn.LeakyReLU(leaky_slope) if name == "leaky_relu" else nn.ReLU()
+
+
+def output_activation(name: str) -> nn.Module:
+    return nn.Tanh() if name == "tanh" else nn.Sigmoid()
+
+
+def init_fan_in_normal(module: nn.Module) -> None:
+    """Weights ~ N(0, 1/fan_in), biases 0 (the 'Xavier' init of the vanilla recipe)."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            fan_in = nn.init._calculate_fan_in_and_fan_out(layer.weight)[0]
+            nn.init.normal_(layer.weight, 0.0, fan_in**-0.5)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)

@@ -1,0 +1,175 @@
+"""Load a trained generator and draw reproducible samples from it.
+
+Every sample is a function of its seed: `latents(num, seed)` draws from the model's prior with a
+private torch.Generator, so the same seed gives the same digits on any run of the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from .config import TrainConfig
+from .data import to_uint8
+from .errors import CheckpointError, ConfigError
+from .fileio import atomic_path
+from .models import Generator, build_generator
+
+GENERATOR_FORMAT = "minigan-generator"
+
+
+def sample_latents(
+    num: int, z_dim: int, prior: str, device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(num, z_dim) noise from N(0,1) or U(-1,1)."""
+    if prior == "uniform":
+        return torch.rand(num, z_dim, device=device, generator=generator) * 2 - 1
+    return torch.randn(num, z_dim, device=device, generator=generator)
+
+
+def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels.long(), num_classes).float()
+
+
+def crop_to_28(images: torch.Tensor) -> torch.Tensor:
+    """(B, 1, S, S) -> (B, 1, 28, 28): undo the zero padding of 32x32 recipes."""
+    offset = (images.shape[-1] - 28) // 2
+    return images[..., offset:offset + 28, offset:offset + 28] if offset else images
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} is not available on this machine; use --device cpu")
+    return torch.device(name)
+
+
+def save_generator(generator: Generator, config: TrainConfig, step: int, path: str | Path) -> Path:
+    """The small sharing artefact: G's weights in safetensors, the config in its metadata."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    metadata = {"format": GENERATOR_FORMAT, "config": config.to_json(), "step": str(step)}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return Path(path)
+
+
+class TrainedGenerator:
+    """A generator ready for sampling: eval mode, inference mode, uint8 28x28 outputs."""
+
+    def __init__(self, config: TrainConfig, state_dict: dict[str, torch.Tensor],
+                 device: torch.device | str = "cpu", step: int = 0) -> None:
+        self.config = config
+        self.step = step
+        self.device = torch.device(device)
+        self.module = build_generator(config)
+        try:
+            self.module.load_state_dict(state_dict)
+        except RuntimeError as exc:
+            raise CheckpointError(f"generator weights do not match their config: {exc}") from None
+        self.module.to(self.device).eval()
+
+    z_dim = property(lambda self: self.config.z_dim)
+    conditional = property(lambda self: self.config.conditional)
+    num_classes = property(lambda self: self.config.num_classes if self.config.conditional else 0)
+
+    def latents(self, num: int, seed: int) -> torch.Tensor:
+        rng = torch.Generator().manual_seed(seed)
+        return sample_latents(num, self.z_dim, self.config.z_prior, generator=rng)
+
+    def _label_vectors(self, labels: torch.Tensor | np.ndarray | None, batch: int) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        if labels is None:
+            raise ConfigError("this generator is conditional: give labels (digits) to sample")
+        labels = torch.as_tensor(labels)
+        if labels.ndim == 1:
+            if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+                raise ConfigError(f"labels must be in 0..{self.num_classes - 1}")
+            labels = one_hot(labels, self.num_classes)
+        if labels.shape != (batch, self.num_classes):
+            raise ConfigError(f"labels must have shape ({batch},) or ({batch}, {self.num_classes})")
+        return labels.float().to(self.device)
+
+    @torch.inference_mode()
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, z_dim) [+ labels (B,) ids or (B, C) vectors] -> uint8 (B, 28, 28) on the CPU."""
+        y = self._label_vectors(labels, z.shape[0])
+        images = self.module(z.to(self.device), y)
+        return to_uint8(crop_to_28(images), self.config.pixel_range)[:, 0].cpu()
+
+    def sample(self, num: int, seed: int = 0, labels=None, batch_size: int = 1000
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """`num` images (uint8, (num, 28, 28)) and the labels asked for (conditional models).
+
+        A conditional model with no labels given draws a balanced set: digit i % num_classes.
+        """
+        if num <= 0:
+            raise ConfigError(f"--num must be positive, got {num}")
+        if self.conditional:
+            labels = np.arange(num) % self.num_classes if labels is None else np.asarray(labels)
+            if labels.shape[0] != num:
+                raise ConfigError(f"got {labels.shape[0]} labels for {num} samples")
+        z = self.latents(num, seed)
+        chunks = [
+            self.generate(z[i:i + batch_size],
+                          None if labels is None else torch.as_tensor(labels[i:i + batch_size]))
+            for i in range(0, num, batch_size)
+        ]
+        images = torch.cat(chunks).numpy()
+        return images, (None if labels is None else np.asarray(labels, dtype=np.int64))
+
+
+def _from_safetensors(path: Path, device) -> TrainedGenerator:
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), "pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable generator file: {exc}") from None
+    if metadata.get("format") != GENERATOR_FORMAT:
+        raise CheckpointError(f"{path} is not a minigan generator file")
+    config = TrainConfig.from_dict(json.loads(metadata["config"]))
+    return TrainedGenerator(config, tensors, device, int(metadata.get("step", 0)))
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> TrainedGenerator:
+    """A run folder, a generator .safetensors file, or a checkpoint .pt -> TrainedGenerator."""
+    from .checkpoint import list_checkpoints, load_checkpoint, load_latest
+    from .runfolder import RunFolder
+
+    path = Path(path)
+    device = resolve_device(str(device))
+    if path.is_dir():
+        run = RunFolder(path)
+        if run.generator_path.is_file():
+            return _from_safetensors(run.generator_path, device)
+        if not list_checkpoints(run.checkpoint_dir):
+            raise CheckpointError(f"{path} holds no trained generator (not a minigan run folder?)")
+        state, path = load_latest(run.checkpoint_dir)
+    elif path.suffix == ".safetensors":
+        return _from_safetensors(path, device)
+    elif path.is_file():
+        state = load_checkpoint(path)
+    else:
+        raise CheckpointError(f"{path} does not exist; give a run folder, .safetensors or .pt file")
+    config = TrainConfig.from_dict(state["config"])
+    return TrainedGenerator(config, state["G"], device, int(state["step"]))
+
+
+def save_samples(path: str | Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:
+    """The samples format: `images` uint8 (N, 28, 28), and `labels` int64 (N,) when conditional."""
+    arrays = {"images": images.astype(np.uint8)}
+    if labels is not None:
+        arrays["labels"] = labels.astype(np.int64)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+    return path
