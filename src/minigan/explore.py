@@ -1,0 +1,412 @@
+"""Pictures from a trained generator: class grids, interpolations, a digit clock, label-strength
+sweeps and the 2-D latent manifold.
+
+Every function is pure over a generator object (see ``GeneratorLike``) and reproducible from its
+seed; each returns uint8 images and has a ``save_*`` twin that writes the file.
+Image batches are row-major: ``images[r * ncol + c]`` is row r, column c of the saved grid.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+
+from minigan import visual
+from minigan.errors import ConfigError
+
+Weights = float | Sequence[float] | torch.Tensor  # one t, or (T,) of them
+DEFAULT_AMPLITUDES = tuple(np.linspace(0, 1.5, 11).tolist())
+_CHUNK = 512  # images per generate() call: bounds memory for 600-frame clocks and big grids
+
+
+class GeneratorLike(Protocol):
+    """What ``minigan.sampling.load_generator`` returns."""
+
+    z_dim: int
+    num_classes: int  # 0 when unconditional
+    conditional: bool
+
+    def latents(self, num: int, seed: int) -> torch.Tensor: ...  # (num, z_dim)
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """-> uint8 (B, H, W) on CPU; labels: None, int64 (B,) or float (B, num_classes)."""
+        ...
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: Weights) -> torch.Tensor:
+    """(1 - t) a + t b; a, b (..., D), t scalar or (T,) -> a.shape or (T, *a.shape).
+
+    Written as a weighted sum (not a + t (b - a)) so both ends are exact.
+    """
+    tt = torch.as_tensor(t, dtype=a.dtype, device=a.device)
+    tt = tt.reshape(tt.shape + (1,) * a.dim())
+    return (1 - tt) * a + tt * b
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: Weights) -> torch.Tensor:
+    """Spherical interpolation along the last dim; shapes as in ``lerp``.
+
+    The angle comes from 2 atan2(|â - b̂|, |â + b̂|), accurate for nearly parallel vectors where
+    arccos(â·b̂) is not. Below ~1e-7 rad the weights become lerp's (their limit). Anti-parallel
+    vectors have no unique great circle: that case also falls back to lerp (through the origin).
+    """
+    a64, b64 = a.double(), b.double()
+    an = a64 / a64.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    bn = b64 / b64.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    omega = 2 * torch.atan2(
+        (an - bn).norm(dim=-1, keepdim=True), (an + bn).norm(dim=-1, keepdim=True)
+    )
+    sin_omega = torch.sin(omega)
+    degenerate = sin_omega < 1e-7
+    sin_safe = torch.where(degenerate, torch.ones_like(sin_omega), sin_omega)
+    tt = torch.as_tensor(t, dtype=torch.float64, device=a.device)
+    tt = tt.reshape(tt.shape + (1,) * a.dim())
+    wa = torch.where(degenerate, 1 - tt, torch.sin((1 - tt) * omega) / sin_safe)
+    wb = torch.where(degenerate, tt, torch.sin(tt * omega) / sin_safe)
+    return (wa * a64 + wb * b64).to(a.dtype)
+
+
+def ease_cosine(t: torch.Tensor) -> torch.Tensor:
+    """(1 - cos(pi t)) / 2: starts and ends at rest, so each digit lingers before it morphs."""
+    return (1 - torch.cos(math.pi * t)) / 2
+
+
+def _generate(gen: GeneratorLike, z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+    """Decode in chunks -> uint8 (B, H, W)."""
+    parts = []
+    for i in range(0, z.shape[0], _CHUNK):
+        chunk = None if labels is None else labels[i : i + _CHUNK]
+        parts.append(torch.as_tensor(gen.generate(z[i : i + _CHUNK], chunk)).cpu())
+    images = torch.cat(parts).numpy()
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[0] != z.shape[0]:
+        raise TypeError(
+            f"generate() must return uint8 (B, H, W), got {images.dtype} {images.shape}"
+        )
+    return images
+
+
+def _require_conditional(gen: GeneratorLike, what: str) -> None:
+    if not gen.conditional:
+        raise ConfigError(
+            f"{what} needs a class-conditional generator and this one is unconditional; "
+            "use interpolate with seeds or latent_grid instead"
+        )
+
+
+def _check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    if not ok or value < low or (high is not None and value > high):
+        bound = f"in {low}..{high}" if high is not None else f">= {low}"
+        raise ConfigError(f"{name} must be an integer {bound}, got {value!r}")
+    return int(value)
+
+
+def _check_digit(gen: GeneratorLike, digit: Any, name: str = "digit") -> int:
+    return _check_int(digit, name, 0, gen.num_classes - 1)
+
+
+def _one_hot(digits: Sequence[int], num_classes: int, device: torch.device) -> torch.Tensor:
+    """(N,) class ids -> float32 (N, num_classes)."""
+    eye = torch.eye(num_classes, dtype=torch.float32, device=device)
+    return eye[torch.as_tensor(list(digits), dtype=torch.long, device=device)]
+
+
+def _grid_batch(z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z (R, D), labels (C, ...) -> all (row, column) pairs, row-major: (R*C, D), (R*C, ...)."""
+    rows, cols = z.shape[0], labels.shape[0]
+    return z.repeat_interleave(cols, dim=0), labels.repeat(rows, *([1] * (labels.dim() - 1)))
+
+
+# ---- pictures ------------------------------------------------------------------------------
+
+
+def class_grid(gen: GeneratorLike, rows: int = 10, seed: int = 0) -> np.ndarray:
+    """uint8 (rows * num_classes, H, W): column c shows class c, each row keeps one noise vector."""
+    _require_conditional(gen, "class_grid")
+    rows = _check_int(rows, "rows", 1)
+    z = gen.latents(rows, seed)
+    labels = torch.arange(gen.num_classes, device=z.device)
+    return _generate(gen, *_grid_batch(z, labels))
+
+
+def sample_digits(gen: GeneratorLike, digits: Sequence[int], seed: int = 0) -> np.ndarray:
+    """uint8 (len(digits), H, W): one sample of each requested class, noise from ``seed``."""
+    _require_conditional(gen, "sample_digits")
+    digits = [_check_digit(gen, d) for d in digits]
+    if not digits:
+        raise ConfigError("sample_digits needs at least one digit, e.g. digits=[3, 1, 4]")
+    z = gen.latents(len(digits), seed)
+    return _generate(gen, z, torch.as_tensor(digits, dtype=torch.long, device=z.device))
+
+
+def interpolate(
+    gen: GeneratorLike,
+    *,
+    start: int,
+    end: int,
+    steps: int = 10,
+    method: Literal["linear", "slerp"] = "linear",
+    seed: int = 0,
+    rows: int = 1,
+) -> np.ndarray:
+    """uint8 (rows * steps, H, W), each row going from ``start`` to ``end``.
+
+    Conditional: start/end are classes; the one-hot label vectors are interpolated with the noise
+    held fixed (one noise per row, from ``seed``). Unconditional: start/end are seeds, and the row
+    goes from ``latents(1, start)`` to ``latents(1, end)``; ``seed`` and ``rows`` do not apply.
+    """
+    steps = _check_int(steps, "steps", 2)
+    rows = _check_int(rows, "rows", 1)
+    if method not in ("linear", "slerp"):
+        raise ConfigError(f"method must be 'linear' or 'slerp', got {method!r}")
+    mix = lerp if method == "linear" else slerp
+    t = torch.linspace(0, 1, steps)
+    if gen.conditional:
+        start, end = _check_digit(gen, start, "start"), _check_digit(gen, end, "end")
+        z = gen.latents(rows, seed)
+        ends = _one_hot([start, end], gen.num_classes, z.device)
+        return _generate(gen, *_grid_batch(z, mix(ends[0], ends[1], t.to(z.device))))
+    if rows != 1:
+        raise ConfigError("rows applies to conditional generators; call again with other seeds")
+    start, end = _check_int(start, "start seed", 0), _check_int(end, "end seed", 0)
+    z0, z1 = gen.latents(1, start)[0], gen.latents(1, end)[0]
+    return _generate(gen, mix(z0, z1, t.to(z0.device)), None)
+
+
+def _digit_list(gen: GeneratorLike, digits: Iterable[int]) -> list[int]:
+    out = [_check_digit(gen, d) for d in digits]
+    if not out:
+        raise ConfigError("digits must not be empty, e.g. digits=range(10)")
+    return out
+
+
+def clock_frames(
+    gen: GeneratorLike,
+    *,
+    frames_per_digit: int = 60,
+    seed: int = 0,
+    digits: Iterable[int] = range(10),
+) -> list[np.ndarray]:
+    """len(digits) * frames_per_digit frames (H, W), cross-fading d0 -> d1 -> ... -> d0.
+
+    Frame k * frames_per_digit shows digits[k] exactly; the label weight follows cosine easing and
+    the noise is fixed, so only the class changes. The last frame leads back into the first: loops.
+    """
+    _require_conditional(gen, "clock_frames")
+    frames_per_digit = _check_int(frames_per_digit, "frames_per_digit", 1)
+    sequence = _digit_list(gen, digits)
+    z = gen.latents(1, seed)
+    w = ease_cosine(torch.arange(frames_per_digit, dtype=torch.float64) / frames_per_digit)
+    onehot = _one_hot(sequence + sequence[:1], gen.num_classes, z.device)
+    labels = torch.cat([lerp(onehot[k], onehot[k + 1], w) for k in range(len(sequence))])
+    images = _generate(gen, z.repeat(labels.shape[0], 1), labels)
+    return list(images)
+
+
+_HHMM = re.compile(r"(\d{2}):(\d{2})")
+
+
+def _parse_hhmm(time_hhmm: str) -> tuple[int, int]:
+    match = _HHMM.fullmatch(time_hhmm) if isinstance(time_hhmm, str) else None
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ConfigError(
+            f"time must be 'HH:MM' on a 24-hour clock (e.g. '09:59'), got {time_hhmm!r}"
+        )
+    return int(match[1]), int(match[2])
+
+
+def _clock_digits(minutes: int) -> list[int]:
+    h, m = divmod(minutes % (24 * 60), 60)
+    return [h // 10, h % 10, m // 10, m % 10]
+
+
+def _clock_face(digits: np.ndarray) -> np.ndarray:
+    """(4, H, W) -> (H, 4W + 2 gap + colon): HH:MM with a small gap in each pair, a drawn colon."""
+    _, h, w = digits.shape
+    gap, colon_w, dot = max(1, w // 14), max(3, w // 3), max(1, round(h / 9))
+    colon = np.zeros((h, colon_w), np.uint8)
+    x = (colon_w - dot) // 2
+    for center in (h / 3, 2 * h / 3):
+        y = round(center - dot / 2)
+        colon[y : y + dot, x : x + dot] = 255
+    space = np.zeros((h, gap), np.uint8)
+    return np.concatenate([digits[0], space, digits[1], colon, digits[2], space, digits[3]], 1)
+
+
+def clock_face_frames(
+    gen: GeneratorLike, time_hhmm: str, *, frames: int = 60, seed: int = 0
+) -> list[np.ndarray]:
+    """``frames`` pictures of the clock face going from ``time_hhmm`` to the next minute.
+
+    The first frame shows HH:MM, the last the next minute (23:59 -> 00:00); changed digits
+    cross-fade with cosine easing, all four positions share one noise vector (one handwriting).
+    """
+    _require_conditional(gen, "clock_face_frames")
+    if gen.num_classes < 10:
+        raise ConfigError(f"a clock needs 10 digit classes, this generator has {gen.num_classes}")
+    frames = _check_int(frames, "frames", 1)
+    h, m = _parse_hhmm(time_hhmm)
+    now, nxt = _clock_digits(60 * h + m), _clock_digits(60 * h + m + 1)
+    z = gen.latents(1, seed)
+    t = torch.arange(frames, dtype=torch.float64) / max(frames - 1, 1)
+    a = _one_hot(now, gen.num_classes, z.device)  # (4, C)
+    b = _one_hot(nxt, gen.num_classes, z.device)
+    labels = lerp(a, b, ease_cosine(t)).reshape(frames * 4, -1)  # (frames * 4, C)
+    images = _generate(gen, z.repeat(frames * 4, 1), labels)
+    return [_clock_face(images[4 * f : 4 * f + 4]) for f in range(frames)]
+
+
+def amplitude_sweep(
+    gen: GeneratorLike,
+    digit: int,
+    *,
+    amplitudes: Sequence[float] | np.ndarray = DEFAULT_AMPLITUDES,
+    rows: int = 5,
+    seed: int = 0,
+) -> np.ndarray:
+    """uint8 (rows * len(amplitudes), H, W): label = a * one_hot(digit), a along each row.
+
+    Shows what the generator makes of "no class" (a = 0) and of an over-strong label (a > 1).
+    """
+    _require_conditional(gen, "amplitude_sweep")
+    digit = _check_digit(gen, digit)
+    rows = _check_int(rows, "rows", 1)
+    amps = np.asarray(amplitudes, dtype=np.float64)
+    if amps.ndim != 1 or amps.size == 0 or not np.isfinite(amps).all():
+        raise ConfigError(
+            f"amplitudes must be a non-empty list of finite numbers, got {amplitudes!r}"
+        )
+    z = gen.latents(rows, seed)
+    onehot = _one_hot([digit], gen.num_classes, z.device)[0]
+    labels = torch.as_tensor(amps, dtype=torch.float32, device=z.device)[:, None] * onehot
+    return _generate(gen, *_grid_batch(z, labels))
+
+
+def latent_grid(
+    gen: GeneratorLike, *, size: int = 20, span: float = 3.0, label: int | None = None
+) -> np.ndarray:
+    """uint8 (size * size, H, W) decoding z over [-span, span]^2 for a 2-D latent space.
+
+    Column j has z[0] = x_j (left = -span), row i has z[1] = y_i (top = +span), like a plot.
+    """
+    if gen.z_dim != 2:
+        raise ConfigError(f"latent_grid needs z_dim == 2, this generator has z_dim={gen.z_dim}")
+    size = _check_int(size, "size", 2)
+    if not (isinstance(span, int | float) and math.isfinite(span) and span > 0):
+        raise ConfigError(f"span must be a positive number, got {span!r}")
+    if gen.conditional and label is None:
+        raise ConfigError("this generator is conditional: pass label=<class id> to latent_grid")
+    if not gen.conditional and label is not None:
+        raise ConfigError("this generator is unconditional: leave label unset")
+    axis = torch.linspace(-span, span, size)
+    ys, xs = torch.meshgrid(axis.flip(0), axis, indexing="ij")
+    z = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)  # (size * size, 2)
+    labels = None
+    if label is not None:
+        labels = torch.full((size * size,), _check_digit(gen, label, "label"), dtype=torch.long)
+    return _generate(gen, z, labels)
+
+
+# ---- files ---------------------------------------------------------------------------------
+
+PathLike = str | os.PathLike[str]
+
+
+def save_class_grid(
+    gen: GeneratorLike, path: PathLike, *, rows: int = 10, seed: int = 0, scale: int = 1
+) -> Path:
+    return visual.save_grid(class_grid(gen, rows, seed), path, nrow=gen.num_classes, scale=scale)
+
+
+def save_digits(
+    gen: GeneratorLike,
+    path: PathLike,
+    digits: Sequence[int],
+    *,
+    seed: int = 0,
+    nrow: int | None = None,
+    scale: int = 1,
+) -> Path:
+    images = sample_digits(gen, digits, seed)
+    return visual.save_grid(images, path, nrow=len(images) if nrow is None else nrow, scale=scale)
+
+
+def save_interpolation(
+    gen: GeneratorLike,
+    path: PathLike,
+    *,
+    start: int,
+    end: int,
+    steps: int = 10,
+    method: Literal["linear", "slerp"] = "linear",
+    seed: int = 0,
+    rows: int = 1,
+    scale: int = 1,
+) -> Path:
+    images = interpolate(
+        gen, start=start, end=end, steps=steps, method=method, seed=seed, rows=rows
+    )
+    return visual.save_grid(images, path, nrow=steps, scale=scale)
+
+
+def save_amplitude_sweep(
+    gen: GeneratorLike,
+    path: PathLike,
+    digit: int,
+    *,
+    amplitudes: Sequence[float] | np.ndarray = DEFAULT_AMPLITUDES,
+    rows: int = 5,
+    seed: int = 0,
+    scale: int = 1,
+) -> Path:
+    images = amplitude_sweep(gen, digit, amplitudes=amplitudes, rows=rows, seed=seed)
+    return visual.save_grid(images, path, nrow=len(images) // rows, scale=scale)
+
+
+def save_latent_grid(
+    gen: GeneratorLike,
+    path: PathLike,
+    *,
+    size: int = 20,
+    span: float = 3.0,
+    label: int | None = None,
+    scale: int = 1,
+) -> Path:
+    """No padding: the manifold reads as one continuous picture."""
+    images = latent_grid(gen, size=size, span=span, label=label)
+    return visual.save_grid(images, path, nrow=size, padding=0, scale=scale)
+
+
+def save_clock(
+    gen: GeneratorLike,
+    path: PathLike,
+    fps: float = 30,
+    frames_per_digit: int = 60,
+    seed: int = 0,
+    time_hhmm: str | None = None,
+    scale: int = 4,
+) -> Path:
+    """The digit clock (or, with ``time_hhmm``, the HH:MM face turning over) as .gif or .mp4.
+
+    With ``time_hhmm`` the animation has ``frames_per_digit`` frames in all.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise ConfigError(f"clock path must end in .gif or .mp4, got {str(path)!r}")
+    if time_hhmm is None:
+        frames = clock_frames(gen, frames_per_digit=frames_per_digit, seed=seed)
+    else:
+        frames = clock_face_frames(gen, time_hhmm, frames=frames_per_digit, seed=seed)
+    if suffix == ".mp4":
+        return visual.save_video(frames, path, fps=fps, scale=scale)
+    return visual.save_gif(frames, path, fps=fps, scale=scale)
