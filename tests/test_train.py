@@ -84,3 +84,19 @@ def test_existing_run_is_not_overwritten(mnist_dir, tmp_path):
     _train(mnist_dir, tmp_path / "run", steps=2)
     with pytest.raises(minigan.MiniganError, match="already holds a run"):
         _train(mnist_dir, tmp_path / "run", steps=2)
+
+
+def test_generator_ema_tracks_g_and_is_what_samples_come_from(mnist_dir, tmp_path):
+    config = get_config("fast", data_dir=str(mnist_dir), **FAST, steps=3, g_ema=0.5, grid_size=2)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    ema_start = {k: v.clone() for k, v in trainer.G_ema.state_dict().items()}
+    g_before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    trainer.train_step()
+    for key, value in trainer.G_ema.named_parameters():
+        expected = 0.5 * ema_start[key] + 0.5 * dict(trainer.G.named_parameters())[key]
+        torch.testing.assert_close(value, expected)
+        assert not torch.equal(trainer.G.state_dict()[key], g_before[key])
+    trainer.fit()
+    saved = minigan.load_generator(tmp_path / "run").module.state_dict()
+    for key, value in trainer.G_ema.state_dict().items():
+        torch.testing.assert_close(saved[key], value.cpu(), rtol=0, atol=0)

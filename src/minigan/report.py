@@ -75,7 +75,7 @@ class RunReporter:
         stats = visual.read_jsonl(run.stats_path) if run.stats_path.is_file() else []
         if stats:
             visual.plot_curves(stats, run.path / "losses.png")
-        generator = TrainedGenerator(config, trainer.G.state_dict(), trainer.device, trainer.step)
+        generator = TrainedGenerator(config, trainer.sampling_G.state_dict(), trainer.device, trainer.step)
         if config.z_dim == 2:
             label = 0 if config.conditional else None
             latent = explore.latent_grid(generator, size=20, span=3.0, label=label)

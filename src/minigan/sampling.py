@@ -160,7 +160,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Trai
     else:
         raise CheckpointError(f"{path} does not exist; give a run folder, .safetensors or .pt file")
     config = TrainConfig.from_dict(state["config"])
-    return TrainedGenerator(config, state["G"], device, int(state["step"]))
+    weights = state["G"] if state.get("G_ema") is None else state["G_ema"]
+    return TrainedGenerator(config, weights, device, int(state["step"]))
 
 
 def save_samples(path: str | Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:

@@ -7,6 +7,7 @@ update through the last fake batch. Losses accumulate on the device and are read
 
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import threading
@@ -108,6 +109,8 @@ class Trainer:
 
         self.G = build_generator(config).to(self.device)
         self.D = build_discriminator(config).to(self.device)
+        # Optional EMA of G's weights (Karras et al. 2018; Yazici et al. 2019): smoother samples.
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if config.g_ema else None
         self.opt_G = _adam(self.G.parameters(), config.lr_g, config)
         self.opt_D = _adam(self.D.parameters(), config.lr_d, config)
         self.d_loss = losses.D_LOSSES[config.d_loss]
@@ -184,6 +187,8 @@ class Trainer:
             loss_g.backward()
             self.opt_G.step()
             self.D.requires_grad_(True)
+            if self.G_ema is not None:
+                self.update_ema()
         else:
             loss_g = self.g_loss(fake_logits)
             self._paused["g"] += 1
@@ -199,6 +204,18 @@ class Trainer:
                     "step": self.step + 1, "event": "balance", "paused": self.balance.paused,
                     "d_error": self.balance.error})
 
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        ema_params, params = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_lerp_(ema_params, params, 1.0 - self.config.g_ema)
+        for ema_buffer, buffer in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            ema_buffer.copy_(buffer)
+
+    @property
+    def sampling_G(self) -> torch.nn.Module:
+        """The generator pictures and samples come from: the EMA copy when there is one."""
+        return self.G if self.G_ema is None else self.G_ema
+
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict:
         cuda = self.device.type == "cuda"
@@ -206,6 +223,7 @@ class Trainer:
             "config": self.config.to_dict(), "step": self.step, "batches_seen": self.batches_seen,
             "elapsed": self.elapsed, "lr_scale": self.lr_scale, "rollbacks": self.rollbacks,
             "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "G_ema": None if self.G_ema is None else self.G_ema.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_device": torch.cuda.get_rng_state(self.device) if cuda else None,
@@ -216,6 +234,8 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["G_ema"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         self.step, self.batches_seen = state["step"], state["batches_seen"]
@@ -240,7 +260,7 @@ class Trainer:
             return None
         path = checkpoint.save_checkpoint(
             self.state_dict(), self.run.checkpoint_dir / checkpoint.checkpoint_name(self.step))
-        save_generator(self.G, self.config, self.step, self.run.generator_path)
+        save_generator(self.sampling_G, self.config, self.step, self.run.generator_path)
         checkpoint.rotate(self.run.checkpoint_dir, self.config.keep_checkpoints)
         return path
 
@@ -357,12 +377,14 @@ class Trainer:
         from .data import to_uint8
         from .sampling import crop_to_28
 
-        self.G.eval()
+        generator = self.sampling_G
+        was_training = generator.training
+        generator.eval()
         try:
             y = None if self.fixed_y is None else self.fixed_y.to(self.device)
-            images = self.G(self.fixed_z.to(self.device), y)
+            images = generator(self.fixed_z.to(self.device), y)
         finally:
-            self.G.train()
+            generator.train(was_training)
         return to_uint8(crop_to_28(images), self.config.pixel_range)[:, 0].cpu().numpy()
 
     def progress_grid(self) -> None:

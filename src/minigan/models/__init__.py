@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..config import TrainConfig
 from .base import Discriminator, Generator, init_fan_in_normal
 from .cgan import CGANDiscriminator, CGANGenerator
+from .conv import ConvDiscriminator, ConvGenerator
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
 
@@ -12,6 +13,7 @@ ARCHITECTURES = {
     "mlp": (MLPGenerator, MLPDiscriminator),
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
     "cgan": (CGANGenerator, CGANDiscriminator),
+    "conv": (ConvGenerator, ConvDiscriminator),
 }
 
 
