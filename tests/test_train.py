@@ -100,3 +100,13 @@ def test_generator_ema_tracks_g_and_is_what_samples_come_from(mnist_dir, tmp_pat
     saved = minigan.load_generator(tmp_path / "run").module.state_dict()
     for key, value in trainer.G_ema.state_dict().items():
         torch.testing.assert_close(saved[key], value.cpu(), rtol=0, atol=0)
+
+
+def test_eval_every_appends_metrics_and_keeps_best_checkpoint(mnist_dir, tmp_path):
+    result = _train(mnist_dir, tmp_path / "run", "minimal", steps=4, eval_every=2, eval_num=200)
+    records = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    assert all(r["fid"] > 0 and 0 <= r["precision"] <= 1 for r in records)
+    best = checkpoint.load_checkpoint(result.run_dir / "checkpoints" / "best.pt")
+    assert json.loads(best["metrics"])["fid"] == min(r["fid"] for r in records)
+    assert (result.run_dir / "metrics.png").is_file()

@@ -305,7 +305,7 @@ class Trainer:
             if found is None:
                 raise MiniganError(f"{run.path} has no checkpoint to resume from; start it anew")
             self.load_state_dict(found[0])
-            for path in (run.stats_path, run.events_path):
+            for path in (run.stats_path, run.events_path, run.path / "metrics.jsonl"):
                 run.truncate_records(path, self.step)
             self.reporter.say(f"resumed {run.path} at step {self.step} from {found[1].name}")
         run.write_config(config)
@@ -336,7 +336,9 @@ class Trainer:
                 if self.step % config.checkpoint_every == 0:
                     self.save_checkpoint()
                 if config.eval_every and self.step % config.eval_every == 0:
+                    eval_started = time.monotonic()
                     self.reporter.evaluate(self)
+                    started += time.monotonic() - eval_started  # budgets count training time only
         finally:
             bar.close()
             for sig, handler in handlers.items():
