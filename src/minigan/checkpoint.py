@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
+import pickle
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,14 +39,26 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write `state` atomically with its checksum; on a write error the old file stays intact."""
     path = Path(path)
     state = {"format": FORMAT, "version": VERSION, **state}
+    # Serialised in memory first: torch's own file writer reports a full disk as a RuntimeError
+    # that names no cause, a plain write raises OSError(ENOSPC).
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getbuffer()
     try:
         with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-        atomic_write_text(path.with_name(path.name + ".sha256"), _sha256(path) + "\n")
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+            # A sidecar left from an older file of this name must never judge the new one.
+            _sidecar(path).unlink(missing_ok=True)
+        atomic_write_text(_sidecar(path), hashlib.sha256(data).hexdigest() + "\n")
     except OSError as exc:
         reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
         raise CheckpointError(
@@ -58,21 +73,41 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    sidecar = path.with_name(path.name + ".sha256")
-    if sidecar.is_file():
-        expected = sidecar.read_text().strip()
+    try:
+        expected = _sidecar(path).read_text().strip() if _sidecar(path).is_file() else ""
         if expected and expected != _sha256(path):
             raise CheckpointError(f"checkpoint {path} is damaged (checksum mismatch)")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from None
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged or unsafe files
+        with warnings.catch_warnings():  # e.g. "pickle protocol 4": the one-line error says enough
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"checkpoint {path} was refused: it holds more than tensors and plain values "
+            f"({_refusal_reason(exc)}), and loading that could run code"
+        ) from None
+    except Exception as exc:  # torch raises many types for damaged files
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path} cannot be loaded safely: {first_line}") from None
+        raise CheckpointError(f"checkpoint {path} cannot be loaded: {first_line}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a minigan checkpoint")
-    if state.get("version", 0) > VERSION:
+    version = state.get("version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path} is not a minigan checkpoint (no format version)")
+    if version > VERSION:
         raise CheckpointError(f"{path} was written by a newer minigan; upgrade to load it")
     return state
+
+
+def _refusal_reason(exc: Exception) -> str:
+    """The specific line of torch's weights_only refusal, without its advice to load unsafely."""
+    lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+    for line in lines:
+        if not line.startswith(("Please file", "Check the documentation")):
+            return line.removeprefix("WeightsUnpickler error:").strip() or "unknown content"
+    return "unknown content"
 
 
 def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
@@ -80,7 +115,8 @@ def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    found = [(int(m.group(1)), p) for p in folder.iterdir()
+             if (m := _NAME.match(p.name)) and p.is_file()]
     return sorted(found, reverse=True)
 
 
@@ -107,7 +143,11 @@ def load_latest(
 
 
 def rotate(folder: str | Path, keep: int) -> None:
-    """Delete all but the newest `keep` periodic checkpoints (and their sidecars)."""
+    """Delete all but the newest `keep` periodic checkpoints, their sidecars and orphan sidecars."""
     for _, path in list_checkpoints(folder)[keep:]:
-        for victim in (path, path.with_name(path.name + ".sha256")):
+        for victim in (path, _sidecar(path)):
             victim.unlink(missing_ok=True)
+    # a kill between deleting a checkpoint and its sidecar leaves the sidecar alone
+    for sidecar in Path(folder).glob("step-*.pt.sha256"):
+        if not sidecar.with_suffix("").exists():
+            sidecar.unlink(missing_ok=True)

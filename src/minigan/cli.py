@@ -51,8 +51,17 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name, None) is not None}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line like every other error (subcommands inherit it)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        command = self.prog.removeprefix("minigan").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"minigan: error: {where}{message}; see `{self.prog} --help`\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minigan", description="Train, sample, evaluate and play with GANs on MNIST-format images.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n\n".join(EXAMPLES[k] for k in ("train", "sample", "eval")),
@@ -64,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
     p = command("train", "train a preset into a run folder")
-    p.add_argument("--preset", default="mlp4", help=f"one of: {', '.join(preset_names())}")
+    p.add_argument("--preset", help=f"one of: {', '.join(preset_names())} (default mlp4)")
     p.add_argument("--out", type=Path, help="run folder (default runs/NNNNN-<preset>)")
     p.add_argument("--resume", type=Path, metavar="RUN", help="continue RUN instead (= minigan resume)")
     p.add_argument("--literal", action="store_true", help="the seed recipe's values exactly as written")
@@ -134,9 +143,12 @@ def _cmd_train(args) -> int:
     from .runfolder import next_run_dir
     from .train import Trainer, resume
 
-    if args.resume:
-        result = resume(args.resume, force=args.force, progress=not args.quiet, **_overrides(args))
+    if args.resume:  # a preset named here must be the run's own (check_resumable compares them)
+        preset = {"preset": args.preset} if args.preset else {}
+        result = resume(args.resume, force=args.force, progress=not args.quiet,
+                        **_overrides(args), **preset)
     else:
+        args.preset = args.preset or "mlp4"
         config = get_config(args.preset, literal=args.literal, **_overrides(args))
         if args.dry_run:
             print(config.to_json())
@@ -187,7 +199,9 @@ def _cmd_eval(args) -> int:
     import json
 
     from . import metrics
+    from .sampling import resolve_device
 
+    args.device = str(resolve_device(args.device))  # fail on a missing GPU before any work
     source = args.source
     if source.is_dir():
         results = metrics.evaluate_run(source, num=args.num, seed=args.seed, data_dir=args.data_dir,

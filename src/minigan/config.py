@@ -8,7 +8,9 @@ the fields below, so both front ends use the same names.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -180,6 +182,7 @@ def get_config(preset: str = "mlp4", *, literal: bool = False, **overrides: Any)
     return TrainConfig.from_dict(values)
 
 
+@functools.cache
 def _field_types() -> dict[str, Any]:
     return typing.get_type_hints(TrainConfig)
 
@@ -213,7 +216,8 @@ def coerce_field(name: str, value: Any) -> Any:
             return float(value)
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{name}: cannot read {value!r} as {hint}") from None
+        kind = getattr(hint, "__name__", hint)
+        raise ConfigError(f"{name}: cannot read {value!r} as {kind}") from None
 
 
 _CHOICES = {
@@ -236,6 +240,11 @@ _BUDGETS = ("steps", "epochs", "time_budget")
 
 def validate(config: TrainConfig) -> TrainConfig:
     """Reject impossible settings with one line that names the field and the fix."""
+    for name, value in dataclasses.asdict(config).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value}")
+    if config.seed >= 2**32:
+        raise ConfigError(f"seed must be below 2**32, got {config.seed}")
     for name, allowed in _CHOICES.items():
         value = getattr(config, name)
         if value not in allowed:

@@ -200,6 +200,12 @@ def load_dataset(
     split = _SPLITS[split.lower()]
     folder = resolve_data_dir(data_dir)
     if dataset == "mnist":
+        named = (data_dir is not None and str(data_dir) != "") or os.environ.get("MINIGAN_DATA_DIR")
+        if named and not folder.is_dir():  # a typo must not start a download into a new folder
+            raise DataError(
+                f"data folder {folder} does not exist; {_WHERE} (MNIST is downloaded into an "
+                "existing empty folder)"
+            )
         images_path, labels_path = _mnist_paths(folder, split, download, progress)
         images, labels = _read_mnist(images_path), _read_mnist(labels_path)
     elif dataset == "idx":

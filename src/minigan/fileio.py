@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+_TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)$")  # what atomic_path writes before the rename
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -19,6 +22,45 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def temp_path_for(path: str | os.PathLike, pid: int | None = None) -> Path:
+    """Where `atomic_path` writes `path` before renaming it: a hidden name no reader lists."""
+    final = Path(path)
+    return final.with_name(f".{final.name}.tmp-{os.getpid() if pid is None else pid}")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed writers left in `folder`; return what was removed.
+
+    A temporary file whose writer (the pid in its name) still runs is kept: it may be renamed
+    into place any moment. Call this while holding the folder's lock.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        match = _TEMP_NAME.match(path.name)
+        if match is None or not path.is_file():
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and _process_alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.
@@ -27,7 +69,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    tmp = temp_path_for(final)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:

@@ -21,7 +21,7 @@ from typing import Any
 
 from .config import TrainConfig
 from .errors import CheckpointError
-from .fileio import atomic_write_json, atomic_write_text
+from .fileio import atomic_write_json, atomic_write_text, remove_stale_temp_files
 
 # Fields that may differ between a run and its resumption: budgets, logging and runtime settings.
 RESUMABLE_FIELDS = {
@@ -29,6 +29,8 @@ RESUMABLE_FIELDS = {
     "checkpoint_every", "keep_checkpoints", "eval_every", "eval_num", "tensorboard", "on_nan",
     "data_dir",
 }
+# Fields that change the networks' parameter shapes: old weights cannot load, even with --force.
+SHAPE_FIELDS = ("arch", "z_dim", "g_hidden", "d_hidden", "image_size", "conditional", "num_classes")
 
 
 def next_run_dir(root: str | os.PathLike, description: str) -> Path:
@@ -66,9 +68,18 @@ class RunFolder:
         atomic_write_json(self.config_path, config.to_dict())
 
     def lock(self) -> None:
-        """Hold an exclusive lock for this process's lifetime (released by the OS on any exit)."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path / ".lock", "a+")
+        """Hold an exclusive lock for this process's lifetime (released by the OS on any exit).
+
+        Once held, temporary files that killed writers left behind are deleted.
+        """
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path / ".lock", "a+")
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot use {self.path} as a run folder ({exc.strerror or exc}); "
+                "choose another --out"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -84,6 +95,8 @@ class RunFolder:
         handle.write(str(os.getpid()))
         handle.flush()
         self._lock_handle = handle
+        for folder in (self.path, self.checkpoint_dir, self.progress_dir):
+            remove_stale_temp_files(folder)
 
     def unlock(self) -> None:
         if self._lock_handle is not None:
@@ -113,13 +126,19 @@ class RunFolder:
 
 
 def check_resumable(saved: TrainConfig, requested: TrainConfig, force: bool = False) -> list[str]:
-    """Names of fields that differ in ways that change the model or its training."""
-    differing = [
-        name for name, value in requested.to_dict().items()
-        if name not in RESUMABLE_FIELDS and saved.to_dict().get(name) != value
-    ]
+    """Names of fields that differ in ways that change the model or its training.
+
+    Raises unless `force`; a change of the networks' shapes (SHAPE_FIELDS) raises even then.
+    """
+    old, new = saved.to_dict(), requested.to_dict()
+    differing = [n for n, value in new.items() if n not in RESUMABLE_FIELDS and old.get(n) != value]
+    detail = ", ".join(f"{n}: {old.get(n)!r} -> {new[n]!r}" for n in differing)
+    if any(name in SHAPE_FIELDS for name in differing):
+        raise CheckpointError(
+            f"cannot resume with different networks ({detail}): the saved weights do not fit them, "
+            "even with --force; start a new run with another --out"
+        )
     if differing and not force:
-        detail = ", ".join(f"{n}: {saved.to_dict()[n]!r} -> {requested.to_dict()[n]!r}" for n in differing)
         raise CheckpointError(
             f"cannot resume with a different model or training setup ({detail}); "
             "drop those overrides, or pass --force to resume anyway"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .config import TrainConfig
 from .data import to_uint8
@@ -48,15 +48,24 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} is not available on this machine; use --device cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        hint = "use auto, cpu, cuda or cuda:N"
+        raise ConfigError(f"device {name!r} is not a device name; {hint}") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"device {name!r} does not exist: this machine has "
+                          f"{torch.cuda.device_count()} GPU(s)")
+    return device
 
 
 def save_generator(generator: Generator, config: TrainConfig, step: int, path: str | Path) -> Path:
     """The small sharing artefact: G's weights in safetensors, the config in its metadata."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     metadata = {"format": GENERATOR_FORMAT, "config": config.to_json(), "step": str(step)}
+    data = save(tensors, metadata=metadata)  # in memory: a full disk then raises OSError
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.write_bytes(data)
     return Path(path)
 
 

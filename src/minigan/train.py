@@ -24,7 +24,7 @@ from . import checkpoint, losses
 from .balance import AdaptiveBalance
 from .config import TrainConfig
 from .data import load_dataset, to_float
-from .errors import ConfigError, MiniganError
+from .errors import CheckpointError, ConfigError, MiniganError
 from .health import HealthMonitor, all_finite
 from .models import build_discriminator, build_generator
 from .report import RunReporter
@@ -105,6 +105,9 @@ class Trainer:
         data = load_dataset(config.data_dir, "train", dataset=config.dataset, progress=progress)
         if config.conditional and data.labels is None:
             raise ConfigError(f"conditional training needs labels, and {data.source} has none")
+        if config.conditional and data.num_classes > config.num_classes:
+            raise ConfigError(f"{data.source} has {data.num_classes} classes but num_classes is "
+                              f"{config.num_classes}; raise --num-classes")
         self.batches = DeviceBatches(data.images, data.labels, config, self.device)
 
         self.G = build_generator(config).to(self.device)
@@ -294,6 +297,12 @@ class Trainer:
         self.run.lock()
         try:
             return self._fit()
+        except OSError as exc:  # a full disk or a broken folder while writing the run's files
+            raise CheckpointError(
+                f"could not write {exc.filename or self.run.path}: {exc.strerror or exc}; the last "
+                "checkpoint is intact: free space (or fix the folder) and "
+                f"`minigan resume {self.run.path}`"
+            ) from None
         finally:
             self.run.unlock()
 
@@ -302,12 +311,15 @@ class Trainer:
         self.reporter = RunReporter(run, config, self.show_progress)
         if self.resume:
             found = checkpoint.load_latest(run.checkpoint_dir, self.device, self.reporter.say)
-            if found is None:
-                raise MiniganError(f"{run.path} has no checkpoint to resume from; start it anew")
-            self.load_state_dict(found[0])
+            if found is not None:  # None: killed before its first checkpoint, so start afresh
+                self.load_state_dict(found[0])
             for path in (run.stats_path, run.events_path, run.path / "metrics.jsonl"):
                 run.truncate_records(path, self.step)
-            self.reporter.say(f"resumed {run.path} at step {self.step} from {found[1].name}")
+            self.reporter.say(f"resumed {run.path} at step {self.step} from "
+                              f"{found[1].name if found else 'the start (no checkpoint yet)'}")
+        elif checkpoint.list_checkpoints(run.checkpoint_dir):  # another run got here first
+            raise MiniganError(f"{run.path} already holds a run; resume it with "
+                               f"`minigan resume {run.path}` or choose another --out")
         run.write_config(config)
 
         handlers = {}
