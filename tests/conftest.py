@@ -16,3 +16,15 @@ def mnist_dir() -> Path:
     if not any((folder / f"train-images-idx3-ubyte{ext}").exists() for ext in ("", ".gz")):
         pytest.skip(f"MNIST not found in {folder}; set MINIGAN_TEST_DATA")
     return folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Keep the real-data-floor cache of the tests out of the user's ~/.cache."""
+    previous = os.environ.get("MINIGAN_CACHE_DIR")
+    os.environ["MINIGAN_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("MINIGAN_CACHE_DIR", None)
+    else:
+        os.environ["MINIGAN_CACHE_DIR"] = previous

@@ -87,3 +87,20 @@ def test_every_command_help_shows_examples(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "examples:" in capsys.readouterr().out, command
+
+
+def test_eval_scores_a_run_and_an_npz_beside_the_real_floor(trained_runs, tmp_path, capsys, mnist_dir):
+    run = trained_runs / "cgan"
+    assert main(["eval", str(run), "--num", "200", "--data-dir", str(mnist_dir)]) == 0
+    table = capsys.readouterr().out
+    assert "FID" in table and "label accuracy" in table and str(run / "metrics.json") in table
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["metrics"]["num_images"] == 200 and saved["real_floor"]["num_images"] == 200
+    assert saved["metrics"]["fid"] > saved["real_floor"]["fid"]  # an untrained G is far from real data
+    npz = tmp_path / "s.npz"
+    main(["sample", str(trained_runs / "minimal"), "--num", "120", "--out", str(npz)])
+    capsys.readouterr()
+    assert main(["eval", str(npz), "--json", "--no-floor", "--data-dir", str(mnist_dir)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["metrics"]["num_images"] == 120 and printed["real_floor"] is None
+    assert (tmp_path / "s.metrics.json").is_file()

@@ -101,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("eval", "score a run or a samples .npz against the MNIST test set")
     p.add_argument("source", type=Path, help="run folder or samples .npz")
-    p.add_argument("--num", type=int, default=10000)
+    p.add_argument("--num", type=int, help="samples to score (default: 10000 from a run, all of an .npz)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", help="MNIST folder (default $MINIGAN_DATA_DIR or the cache)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -204,13 +204,14 @@ def _cmd_eval(args) -> int:
     args.device = str(resolve_device(args.device))  # fail on a missing GPU before any work
     source = args.source
     if source.is_dir():
-        results = metrics.evaluate_run(source, num=args.num, seed=args.seed, data_dir=args.data_dir,
+        results = metrics.evaluate_run(source, num=args.num or 10000, seed=args.seed, data_dir=args.data_dir,
                                        device=args.device)
         out = args.out or source / "metrics.json"
     else:
         results = metrics.evaluate_npz(source, num=args.num, data_dir=args.data_dir, device=args.device)
         out = args.out or source.with_suffix(".metrics.json")
-    floor = None if args.no_floor else metrics.real_floor(args.data_dir, num=min(args.num, 10000))
+    floor_num = min(results["num_images"], 10000)  # the floor uses as many real images as were scored
+    floor = None if args.no_floor else metrics.real_floor(args.data_dir, num=floor_num, device=args.device)
     metrics.write_metrics_json(out, {"metrics": results, "real_floor": floor, "source": str(source)})
     if args.json:
         print(json.dumps({"metrics": results, "real_floor": floor}, indent=2))
