@@ -1,0 +1,77 @@
+"""The benchmark harness runs end to end on the tiniest preset and writes a well-formed table and JSON.
+
+Speed is not asserted (the numbers depend on the machine); the structure, the arithmetic that links
+the table to the JSON, and the FLOP counts of both steps (known in closed form) are.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _linear(batch: int, fan_in: int, fan_out: int) -> int:
+    """FLOPs of one (batch, fan_in) @ (fan_in, fan_out) product."""
+    return 2 * batch * fan_in * fan_out
+
+
+def _minimal_step_flops(batch: int, d_frozen_in_g_phase: bool) -> int:
+    # minimal: G 10 -> 64 -> 784, D 784 -> 512 -> 1; z and real images need no input gradient.
+    g = _linear(batch, 10, 64) + _linear(batch, 64, 784)
+    d_per_image = _linear(1, 784, 512) + _linear(1, 512, 1)
+    # D phase on real + fake (2B): forward, weight grads, the hidden layer's grad
+    d_phase = 2 * 2 * batch * d_per_image + _linear(2 * batch, 512, 1)
+    # G phase through D (B): forward, then input grads down to the fake images
+    d_in_g_phase = batch * d_per_image + _linear(batch, 512, 1) + _linear(batch, 784, 512)
+    if not d_frozen_in_g_phase:
+        d_in_g_phase += batch * d_per_image  # weight grads D's optimiser never uses
+    g_phase = g + g + _linear(batch, 64, 784)  # fwd, weight grads, hidden grad
+    return d_phase + d_in_g_phase + g_phase
+
+
+@pytest.mark.slow
+def test_bench_train_writes_table_and_json(mnist_dir, tmp_path):
+    out = tmp_path / "bench.json"
+    command = [
+        sys.executable, str(REPO / "benchmarks" / "bench_train.py"), "--presets", "minimal", "--no-isolate",
+        "--windows", "2", "--window-seconds", "0.5", "--warmup-seconds", "0.2", "--min-steps", "1",
+        "--sample-num", "64", "--sample-seconds", "0.1", "--peak-size", "256",
+        "--data-dir", str(mnist_dir), "--json", str(out),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    report = json.loads(out.read_text())
+    (result,) = report["results"]
+    assert result["preset"] == "minimal" and result["batch_size"] == 16
+    for side in ("minigan", "reference"):
+        timing = result[side]
+        assert timing["windows"] == 2 and timing["steps"] >= 2
+        assert timing["ms_per_step_min"] <= timing["ms_per_step"] <= timing["ms_per_step_max"]
+    assert result["ratio"] == pytest.approx(result["minigan"]["img_per_s"] / result["reference"]["img_per_s"],
+                                            rel=1e-12)
+    assert result["gflops"] == pytest.approx(
+        result["flops_per_step"] / result["minigan"]["ms_per_step"] / 1e6, rel=1e-12)
+    assert result["flops_per_step"] == _minimal_step_flops(16, d_frozen_in_g_phase=True)
+    assert result["reference_flops_per_step"] == _minimal_step_flops(16, d_frozen_in_g_phase=False)
+    assert result["sample_img_per_s"] > 0 and result["rss_peak_mb_minigan"] > 0
+    machine = report["machine"]
+    assert machine["threads"] == 1 and machine["matmul_peak"]["n"] == 256
+    assert result["pct_of_peak"] == pytest.approx(
+        100 * result["gflops"] / machine["matmul_peak"]["gflops_best"], rel=1e-12)
+
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("| preset | batch | minigan img/s | reference img/s | ratio | ms/step")
+    assert set(lines[1]) <= set("|-:")
+    cells = [cell.strip() for cell in lines[2].strip("|").split("|")]
+    assert len(cells) == lines[0].count("|") - 1
+    assert cells[:2] == ["minimal", "16"]
+    assert cells[4] == f"{result['ratio']:.2f}x"
+    assert cells[5] == f"{result['minigan']['ms_per_step']:.2f} / {result['reference']['ms_per_step']:.2f}"
+    assert machine["torch"] in done.stdout and machine["cpu"] in done.stdout
