@@ -6,6 +6,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from .base import Discriminator, Generator, output_activation
+from .layers import UpsampleConv2d
 
 
 class DCGANGenerator(Generator):
@@ -18,13 +19,11 @@ class DCGANGenerator(Generator):
             nn.LeakyReLU(slope),
             nn.BatchNorm1d(128 * 8 * 8),
             nn.Unflatten(1, (128, 8, 8)),  # (B, 128, 8, 8)
-            nn.Upsample(scale_factor=2),  # (B, 128, 16, 16)
-            nn.Conv2d(128, 64, 5, padding=2),
+            UpsampleConv2d(128, 64, 5),  # 2x nearest upsampling + 5x5 conv: (B, 64, 16, 16)
             nn.LeakyReLU(slope),
             nn.BatchNorm2d(64),
             nn.Dropout(drop),
-            nn.Upsample(scale_factor=2),  # (B, 64, 32, 32)
-            nn.Conv2d(64, 1, 5, padding=2),  # (B, 1, 32, 32)
+            UpsampleConv2d(64, 1, 5),  # (B, 1, 32, 32)
             output_activation(config.g_output),
         )
 

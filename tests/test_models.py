@@ -1,0 +1,72 @@
+"""Networks: shapes and output ranges for every preset, conditioning with soft labels, padding."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from minigan.config import PRESETS, get_config
+from minigan.models import build_discriminator, build_generator
+from minigan.models.layers import UpsampleConv2d
+from minigan.sampling import crop_to_28, one_hot
+from minigan.train import DeviceBatches
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("conditional", [False, True])
+def test_shapes_and_output_range(preset, conditional):
+    if preset == "cgan" and not conditional:
+        pytest.skip("cgan is conditional by design")
+    config = get_config(preset, conditional=conditional)
+    G, D = build_generator(config).eval(), build_discriminator(config).eval()
+    z = torch.randn(5, config.z_dim)
+    y = one_hot(torch.arange(5), config.num_classes) if conditional else None
+    with torch.no_grad():
+        images = G(z, y)
+        logits = D(images, y)
+    size = config.image_size
+    assert images.shape == (5, 1, size, size) and logits.shape == (5,)
+    low, high = config.pixel_range
+    assert images.min() >= low and images.max() <= high
+
+
+def test_conditioning_uses_the_label_vector_so_soft_labels_interpolate():
+    config = get_config("fast-cond")
+    G = build_generator(config).eval()
+    z = torch.randn(1, config.z_dim).repeat(3, 1)
+    seven, nine = one_hot(torch.tensor([7]), 10), one_hot(torch.tensor([9]), 10)
+    labels = torch.cat([seven, 0.5 * seven + 0.5 * nine, nine])
+    with torch.no_grad():
+        images = G(z, labels)
+    assert not torch.equal(images[0], images[2])
+    # the midpoint label gives a picture different from both ends (the label enters as a vector)
+    assert not torch.equal(images[1], images[0]) and not torch.equal(images[1], images[2])
+    D = build_discriminator(config).eval()
+    with torch.no_grad():
+        assert not torch.equal(D(images[:1], seven), D(images[:1], nine))
+
+
+def test_dcgan_pads_digits_to_32_and_crops_back_to_28():
+    config = get_config("dcgan", batch_size=4)
+    images = torch.randint(1, 256, (8, 28, 28), dtype=torch.uint8)
+    batches = DeviceBatches(images, None, config, torch.device("cpu"))
+    real, _ = batches.get(0)
+    assert real.shape == (4, 1, 32, 32)
+    border = torch.ones(32, 32, dtype=torch.bool)
+    border[2:30, 2:30] = False
+    assert torch.all(real[:, 0][:, border] == -1.0)  # zero (black) padding in the [-1, 1] range
+    assert torch.all(real[:, 0, 2:30, 2:30] > -1.0)
+    assert torch.equal(crop_to_28(real), real[..., 2:30, 2:30])
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_upsample_conv_equals_upsample_then_conv(kernel):
+    torch.manual_seed(0)
+    layer = UpsampleConv2d(6, 4, kernel).double()
+    x = torch.randn(2, 6, 8, 8, dtype=torch.double, requires_grad=True)
+    fast = layer(x)
+    plain = F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), layer.weight, layer.bias,
+                     padding=kernel // 2)
+    torch.testing.assert_close(fast, plain, rtol=1e-12, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(fast.square().sum(), [x, layer.weight, layer.bias]),
+                    torch.autograd.grad(plain.square().sum(), [x, layer.weight, layer.bias]), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
