@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from .train import Trainer
 
 
+GRID_SCALE = 2  # 28-pixel digits are too small to read on today's screens
+
+
 class RunReporter:
     def __init__(self, run: RunFolder, config: TrainConfig, show_progress: bool) -> None:
         self.run, self.config, self.show_progress = run, config, show_progress
@@ -49,7 +52,7 @@ class RunReporter:
 
     def progress_grid(self, images: np.ndarray, step: int, warning: str | None) -> None:
         path = self.run.progress_dir / f"step-{step:09d}.png"
-        visual.save_grid(images, path, nrow=self.config.grid_size)
+        visual.save_grid(images, path, nrow=self.config.grid_size, scale=GRID_SCALE)
         if warning:
             self.warn(warning, step)
         if self.tensorboard is not None:
@@ -68,7 +71,7 @@ class RunReporter:
 
         run, config = self.run, self.config
         images = trainer.generate_fixed()
-        visual.save_grid(images, run.path / "samples.png", nrow=config.grid_size)
+        visual.save_grid(images, run.path / "samples.png", nrow=config.grid_size, scale=GRID_SCALE)
         frames = [np.asarray(Image.open(p)) for p in sorted(run.progress_dir.glob("step-*.png"))]
         if frames:
             visual.save_gif(frames, run.path / "progress.gif", fps=4)
@@ -79,10 +82,10 @@ class RunReporter:
         if config.z_dim == 2:
             label = 0 if config.conditional else None
             latent = explore.latent_grid(generator, size=20, span=3.0, label=label)
-            visual.save_grid(latent, run.path / "latent.png", nrow=20)
+            visual.save_grid(latent, run.path / "latent.png", nrow=20, scale=GRID_SCALE)
         if config.conditional:
             visual.save_grid(explore.class_grid(generator, rows=10, seed=config.seed),
-                             run.path / "class_grid.png", nrow=10)
+                             run.path / "class_grid.png", nrow=10, scale=GRID_SCALE)
         if self.tensorboard is not None:
             self.tensorboard.close()
         self.say(f"wrote {run.path} (step {trainer.step}): samples.png, losses.png, "

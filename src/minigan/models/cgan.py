@@ -12,11 +12,14 @@ class CGANGenerator(Generator):
     def __init__(self, config: TrainConfig) -> None:
         classes = config.num_classes if config.conditional else 0
         super().__init__(config.z_dim, classes)
+        norm = config.g_batchnorm
         self.net = nn.Sequential(
             nn.Linear(self.input_dim, 7 * 7 * 64),
+            nn.BatchNorm1d(7 * 7 * 64) if norm else nn.Identity(),
             nn.ReLU(),
             nn.Unflatten(1, (64, 7, 7)),  # (B, 64, 7, 7)
             nn.ConvTranspose2d(64, 32, 5, stride=2, padding=2, output_padding=1),  # (B, 32, 14, 14)
+            nn.BatchNorm2d(32) if norm else nn.Identity(),
             nn.ReLU(),
             nn.ConvTranspose2d(32, 1, 5, stride=2, padding=2, output_padding=1),  # (B, 1, 28, 28)
             output_activation(config.g_output),
