@@ -70,3 +70,16 @@ def test_upsample_conv_equals_upsample_then_conv(kernel):
     for a, b in zip(torch.autograd.grad(fast.square().sum(), [x, layer.weight, layer.bias]),
                     torch.autograd.grad(plain.square().sum(), [x, layer.weight, layer.bias]), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("preset", ["dcgan", "fast", "mlp4", "cgan"])
+def test_conditional_discriminator_relates_label_to_image(preset):
+    """The label's effect on D's logit must depend on the image, or D cannot judge label fit."""
+    torch.manual_seed(0)
+    config = get_config(preset, conditional=True)
+    D = build_discriminator(config).eval()
+    x = torch.rand(2, 1, config.image_size, config.image_size)
+    a, b = one_hot(torch.tensor([3, 3]), 10), one_hot(torch.tensor([8, 8]), 10)
+    with torch.no_grad():
+        effect = D(x, a) - D(x, b)  # (2,): label effect for each image
+    assert abs(float(effect[0] - effect[1])) > 1e-4

@@ -91,11 +91,15 @@ def test_generator_ema_tracks_g_and_is_what_samples_come_from(mnist_dir, tmp_pat
     trainer = Trainer(config, tmp_path / "run", progress=False)
     ema_start = {k: v.clone() for k, v in trainer.G_ema.state_dict().items()}
     g_before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    trainer.step = 20  # past the ramp-up: decay = min(0.5, 21/30) = 0.5
     trainer.train_step()
     for key, value in trainer.G_ema.named_parameters():
         expected = 0.5 * ema_start[key] + 0.5 * dict(trainer.G.named_parameters())[key]
         torch.testing.assert_close(value, expected)
         assert not torch.equal(trainer.G.state_dict()[key], g_before[key])
+    assert trainer.ema_decay() == 0.5
+    trainer.step = 0
+    assert trainer.ema_decay() == pytest.approx(0.1)
     trainer.fit()
     saved = minigan.load_generator(tmp_path / "run").module.state_dict()
     for key, value in trainer.G_ema.state_dict().items():

@@ -230,10 +230,15 @@ class Trainer:
                     "step": self.step + 1, "event": "balance", "paused": self.balance.paused,
                     "d_error": self.balance.error})
 
+    def ema_decay(self) -> float:
+        """g_ema, ramped up over the first steps ((1+t)/(10+t), as TensorFlow's num_updates) so
+        that short runs do not average in their untrained start."""
+        return min(self.config.g_ema, (1 + self.step) / (10 + self.step))
+
     @torch.no_grad()
     def update_ema(self) -> None:
         ema_params, params = list(self.G_ema.parameters()), list(self.G.parameters())
-        torch._foreach_lerp_(ema_params, params, 1.0 - self.config.g_ema)
+        torch._foreach_lerp_(ema_params, params, 1.0 - self.ema_decay())
         for ema_buffer, buffer in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
             ema_buffer.copy_(buffer)
 

@@ -2,7 +2,8 @@
 
 Labels travel as float vectors (B, num_classes): one-hot for plain sampling, soft for interpolation
 and amplitude sweeps. A generator sees cat(z, label); a discriminator sees cat(features(x), label)
-before its head. Architectures only define `net` (G) or `body`/`head` (D).
+before its head, plus a projection term when its head is linear. Architectures only define `net`
+(G) or `body`/`head` (D).
 """
 
 from __future__ import annotations
@@ -31,19 +32,33 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """image (B, 1, S, S) [+ label (B, C)] -> logit (B,). `body` maps images to flat features."""
+    """image (B, 1, S, S) [+ label (B, C)] -> logit (B,). `body` maps images to flat features.
+
+    A head that is a single linear layer cannot relate the label to the image (the label would only
+    add a per-class bias), so such architectures also call `add_label_projection`: the projection
+    discriminator's term <embed(label), features> (Miyato & Koyama 2018).
+    """
 
     def __init__(self, num_classes: int = 0) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.body: nn.Module = nn.Flatten()
         self.head: nn.Module = nn.Identity()
+        self.projection: nn.Module | None = None
+
+    def add_label_projection(self, feature_dim: int) -> None:
+        if self.num_classes:
+            self.projection = nn.Linear(self.num_classes, feature_dim, bias=False)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         features = self.body(x)
-        if self.num_classes:
-            features = torch.cat([features, labels.to(features.dtype)], dim=1)
-        return self.head(features).squeeze(1)
+        if not self.num_classes:
+            return self.head(features).squeeze(1)
+        labels = labels.to(features.dtype)
+        logits = self.head(torch.cat([features, labels], dim=1)).squeeze(1)
+        if self.projection is not None:
+            logits = logits + (self.projection(labels) * features).sum(dim=1)
+        return logits
 
 
 def activation(name: str, leaky_slope: float) -> nn.Module:
