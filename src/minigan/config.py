@@ -115,7 +115,7 @@ PRESETS: dict[str, TrainConfig] = {
     "vanilla": TrainConfig(
         preset="vanilla", arch="mlp", z_dim=100, z_prior="normal", g_hidden=(400,), d_hidden=(400,),
         init="xavier", g_output="sigmoid", d_loss="bce", g_loss="nonsaturating",
-        lr_g=1e-3, lr_d=1e-3, beta1=0.9, batch_size=128,
+        lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128,
     ),
     "mlp4": TrainConfig(
         preset="mlp4", arch="mlp", z_dim=100, g_hidden=(256, 512, 1024), d_hidden=(1024, 512, 256),
@@ -134,13 +134,13 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # Tuned for time to quality on a laptop CPU (not a seed recipe): compact DCGAN + G EMA.
     "fast": TrainConfig(
-        preset="fast", arch="conv", z_dim=64, g_hidden=(128, 64), d_hidden=(64, 128),
+        preset="fast", arch="conv", z_dim=64, g_hidden=(64, 32), d_hidden=(32, 64),
         d_activation="leaky_relu", g_output="tanh", lr_g=2e-4, lr_d=2e-4, beta1=0.5,
         batch_size=64, g_ema=0.999,
     ),
     "fast-cond": TrainConfig(
-        preset="fast-cond", arch="conv", conditional=True, z_dim=64, g_hidden=(128, 64),
-        d_hidden=(64, 128), d_activation="leaky_relu", g_output="tanh", lr_g=2e-4, lr_d=2e-4,
+        preset="fast-cond", arch="conv", conditional=True, z_dim=64, g_hidden=(64, 32),
+        d_hidden=(32, 64), d_activation="leaky_relu", g_output="tanh", lr_g=2e-4, lr_d=2e-4,
         beta1=0.5, batch_size=64, g_ema=0.999,
     ),
 }
@@ -149,12 +149,14 @@ PRESETS: dict[str, TrainConfig] = {
 # restores the seed's values. Each entry says why in PRESET_NOTES.
 LITERAL_OVERRIDES: dict[str, dict[str, Any]] = {
     "mlp4": {"lr_g": 2e-3, "lr_d": 2e-3, "beta1": 0.9},
+    "vanilla": {"lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9},
     "cgan": {"g_batchnorm": False},
 }
 PRESET_NOTES: dict[str, str] = {
     "minimal": "MLP GAN: z=10 ~ U(-1,1), G 64 ReLU -> sigmoid, D 512 ReLU -> logit, Adam 1e-3, batch 16.",
     "vanilla": "MLP GAN: 400-unit layers, N(0,1/fan_in) init, z=100 ~ N(0,1), minimax D / "
-    "non-saturating G loss, Adam defaults, batch 128.",
+    "non-saturating G loss, batch 128. Default Adam 2e-4/beta1 0.5: the seed's Adam defaults (1e-3) "
+    "saturate D by step 300 and collapse G to one blob here; --literal restores them.",
     "mlp4": "4-layer MLPs, LeakyReLU(0.2), dropout 0.3, tanh, batch 64. Default Adam 2e-4/beta1 0.5: the "
     "seed's Adam 2e-3 diverges here (D wins at once); --literal restores it.",
     "dcgan": "Conv G (dense 128x8x8, BN, upsampling, 5x5 convs, tanh), strided conv D on 32x32 "
