@@ -44,6 +44,7 @@ class TrainConfig:
     g_batchnorm: bool = False  # cgan arch: batchnorm after G's dense and first transposed conv
     init: str = "default"  # default: PyTorch's; xavier: N(0, 1/fan_in) weights, zero biases
     conditional: bool = False  # class-conditional G and D (labels enter as one-hot vectors)
+    label_projection: bool = True  # conditional D adds <embed(label), features> (Miyato & Koyama 2018)
     num_classes: int = 10
 
     # Losses and optimisers.
@@ -150,7 +151,7 @@ PRESETS: dict[str, TrainConfig] = {
 LITERAL_OVERRIDES: dict[str, dict[str, Any]] = {
     "mlp4": {"lr_g": 2e-3, "lr_d": 2e-3, "beta1": 0.9},
     "vanilla": {"lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9},
-    "cgan": {"g_batchnorm": False},
+    "cgan": {"g_batchnorm": False, "label_projection": False},
 }
 PRESET_NOTES: dict[str, str] = {
     "minimal": "MLP GAN: z=10 ~ U(-1,1), G 64 ReLU -> sigmoid, D 512 ReLU -> logit, Adam 1e-3, batch 16.",
@@ -165,8 +166,9 @@ PRESET_NOTES: dict[str, str] = {
     "batch 64, EMA of G: the best digits per CPU minute.",
     "fast-cond": "The class-conditional twin of `fast` (labels into G's input and D's head).",
     "cgan": "Conditional conv GAN, 2-d noise, Adam 1e-4, batch 10, adaptive balance on (without it "
-    "the recipe collapses to black images). Batchnorm in G: without it G collapsed to one fixed "
-    "pattern by step 2000 even with balancing here; --literal removes it.",
+    "the recipe collapses to black images). Two additions, both removed by --literal: batchnorm in G "
+    "(without it G collapsed to one fixed pattern by step 2000 even with balancing) and D's label "
+    "projection term (without it label accuracy was 0.16 after 300 s; with it 0.95 after 240 s).",
 }
 
 

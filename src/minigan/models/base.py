@@ -2,7 +2,7 @@
 
 Labels travel as float vectors (B, num_classes): one-hot for plain sampling, soft for interpolation
 and amplitude sweeps. A generator sees cat(z, label); a discriminator sees cat(features(x), label)
-before its head, plus a projection term when its head is linear. Architectures only define `net`
+before its head, plus a projection term <embed(label), features>. Architectures only define `net`
 (G) or `body`/`head` (D).
 """
 
@@ -34,9 +34,10 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """image (B, 1, S, S) [+ label (B, C)] -> logit (B,). `body` maps images to flat features.
 
-    A head that is a single linear layer cannot relate the label to the image (the label would only
-    add a per-class bias), so such architectures also call `add_label_projection`: the projection
-    discriminator's term <embed(label), features> (Miyato & Koyama 2018).
+    Every architecture calls `add_label_projection` (on unless config.label_projection is off): the
+    projection discriminator's term <embed(label), features> (Miyato & Koyama 2018). Without it a
+    head that is a single linear layer cannot relate the label to the image at all (the label only
+    adds a per-class bias), and a deeper head learns the relation slowly.
     """
 
     def __init__(self, num_classes: int = 0) -> None:
@@ -46,8 +47,8 @@ class Discriminator(nn.Module):
         self.head: nn.Module = nn.Identity()
         self.projection: nn.Module | None = None
 
-    def add_label_projection(self, feature_dim: int) -> None:
-        if self.num_classes:
+    def add_label_projection(self, feature_dim: int, enabled: bool = True) -> None:
+        if self.num_classes and enabled:
             self.projection = nn.Linear(self.num_classes, feature_dim, bias=False)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

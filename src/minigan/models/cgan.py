@@ -41,3 +41,4 @@ class CGANDiscriminator(Discriminator):
             nn.Dropout(config.d_dropout),
             nn.Linear(1024, 1),
         )
+        self.add_label_projection(7 * 7 * 64, config.label_projection)

@@ -49,4 +49,4 @@ class ConvDiscriminator(Discriminator):
             nn.Flatten(),
         )
         self.head = nn.Linear(c7 * 7 * 7 + classes, 1)
-        self.add_label_projection(c7 * 7 * 7)
+        self.add_label_projection(c7 * 7 * 7, config.label_projection)

@@ -45,4 +45,4 @@ class DCGANDiscriminator(Discriminator):
             nn.Flatten(),  # (B, 4096)
         )
         self.head = nn.Linear(64 * 8 * 8 + classes, 1)
-        self.add_label_projection(64 * 8 * 8)
+        self.add_label_projection(64 * 8 * 8, config.label_projection)

@@ -40,3 +40,4 @@ class MLPDiscriminator(Discriminator):
             *_stack(widths, config.d_activation, config.leaky_slope, config.d_dropout),
             nn.Linear(widths[-1], 1),
         )
+        self.add_label_projection(config.image_size**2, config.label_projection)
