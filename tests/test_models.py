@@ -4,11 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from minigan.batches import DeviceBatches
 from minigan.config import PRESETS, get_config
 from minigan.models import build_discriminator, build_generator
 from minigan.models.layers import UpsampleConv2d
 from minigan.sampling import crop_to_28, one_hot
-from minigan.train import DeviceBatches
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
