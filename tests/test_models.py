@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from minigan.batches import DeviceBatches
 from minigan.config import PRESETS, get_config
 from minigan.models import build_discriminator, build_generator
-from minigan.models.layers import UpsampleConv2d
+from minigan.models.layers import Dropout, UpsampleConv2d
 from minigan.sampling import crop_to_28, one_hot
 
 
@@ -70,6 +70,32 @@ def test_upsample_conv_equals_upsample_then_conv(kernel):
     for a, b in zip(torch.autograd.grad(fast.square().sum(), [x, layer.weight, layer.bias]),
                     torch.autograd.grad(plain.square().sum(), [x, layer.weight, layer.bias]), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_dropout_zeroes_at_rate_p_and_rescales_survivors(layout):
+    torch.manual_seed(0)
+    x = torch.ones(64, 8, 32, 32).contiguous(memory_format=layout).requires_grad_(True)
+    y = Dropout(0.3)(x)
+    kept = y != 0
+    assert y.is_contiguous(memory_format=layout)
+    assert abs(1 - kept.float().mean().item() - 0.3) < 0.005  # 524k draws: sd of the rate ~0.0006
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / 0.7), rtol=1e-4, atol=0)
+    assert abs(y.mean().item() - 1.0) < 0.01
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(grad, y.detach())  # the gradient flows through the same mask
+    torch.manual_seed(0)
+    torch.testing.assert_close(Dropout(0.3)(x), y)  # masks come from the seeded generator
+    layer = Dropout(0.3).eval()
+    assert torch.equal(layer(x), x)
+
+
+def test_dropout_masks_are_independent_across_elements():
+    torch.manual_seed(1)
+    kept = (Dropout(0.5)(torch.ones(400_000)) != 0).float()
+    neighbours = (kept[:-1] * kept[1:]).mean().item()  # P(both kept) = 0.25 when independent
+    assert abs(neighbours - 0.25) < 0.005
+    assert abs(kept.mean().item() - 0.5) < 0.005
 
 
 @pytest.mark.parametrize("preset", ["dcgan", "fast", "mlp4", "cgan"])

@@ -6,6 +6,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from .base import Discriminator, Generator, output_activation
+from .layers import Dropout
 
 
 class CGANGenerator(Generator):
@@ -38,7 +39,7 @@ class CGANDiscriminator(Discriminator):
         self.head = nn.Sequential(
             nn.Linear(7 * 7 * 64 + classes, 1024),
             nn.ReLU(),
-            nn.Dropout(config.d_dropout),
+            Dropout(config.d_dropout),
             nn.Linear(1024, 1),
         )
         self.add_label_projection(7 * 7 * 64, config.label_projection)

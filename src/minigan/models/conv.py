@@ -10,6 +10,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from .base import Discriminator, Generator, activation, output_activation
+from .layers import Dropout
 
 
 class ConvGenerator(Generator):
@@ -42,10 +43,10 @@ class ConvDiscriminator(Discriminator):
         self.body = nn.Sequential(
             nn.Conv2d(1, c14, 4, stride=2, padding=1),  # (B, c14, 14, 14)
             activation(act, slope),
-            nn.Dropout(drop),
+            Dropout(drop),
             nn.Conv2d(c14, c7, 4, stride=2, padding=1),  # (B, c7, 7, 7)
             activation(act, slope),
-            nn.Dropout(drop),
+            Dropout(drop),
             nn.Flatten(),
         )
         self.head = nn.Linear(c7 * 7 * 7 + classes, 1)

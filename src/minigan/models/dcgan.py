@@ -6,7 +6,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from .base import Discriminator, Generator, output_activation
-from .layers import UpsampleConv2d
+from .layers import Dropout, UpsampleConv2d
 
 
 class DCGANGenerator(Generator):
@@ -22,7 +22,7 @@ class DCGANGenerator(Generator):
             UpsampleConv2d(128, 64, 5),  # 2x nearest upsampling + 5x5 conv: (B, 64, 16, 16)
             nn.LeakyReLU(slope),
             nn.BatchNorm2d(64),
-            nn.Dropout(drop),
+            Dropout(drop),
             UpsampleConv2d(64, 1, 5),  # (B, 1, 32, 32)
             output_activation(config.g_output),
         )
@@ -38,10 +38,10 @@ class DCGANDiscriminator(Discriminator):
         self.body = nn.Sequential(
             nn.Conv2d(1, 8, 5, stride=2, padding=2),  # (B, 8, 16, 16)
             nn.LeakyReLU(slope),
-            nn.Dropout(drop),
+            Dropout(drop),
             nn.Conv2d(8, 64, 5, stride=2, padding=2),  # (B, 64, 8, 8)
             nn.LeakyReLU(slope),
-            nn.Dropout(drop),
+            Dropout(drop),
             nn.Flatten(),  # (B, 4096)
         )
         self.head = nn.Linear(64 * 8 * 8 + classes, 1)

@@ -44,3 +44,32 @@ class UpsampleConv2d(nn.Module):
         x = F.pad(x, (left, right, left, right))
         y = F.conv2d(x, self.phase_kernels(), self.bias.repeat_interleave(4))  # (B, 4*O, H, W)
         return F.pixel_shuffle(y, 2)  # (B, O, 2H, 2W)
+
+
+class Dropout(nn.Dropout):
+    """`nn.Dropout` with a cheaper mask on CPU: same Bernoulli(p) zeroing and 1/(1-p) scaling.
+
+    PyTorch's CPU dropout draws one 32-bit random number per element (~15 ns each, ~15% of an mlp4
+    step). Here each element takes 16 bits of a 64-bit draw, 4x fewer generator calls; p is
+    quantised to a multiple of 1/65536 (0.3 becomes 0.300003) and the scale uses that exact p, so
+    the expected activation is unchanged. Masks come from torch's CPU generator, so seeds and resumes
+    reproduce them. CUDA, and tensors that are not densely laid out, use PyTorch's own dropout.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dense = x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
+        if not self.training or self.p == 0.0 or x.device.type != "cpu" or not dense or self.inplace:
+            return super().forward(x)
+        if self.p == 1.0:
+            return x * 0.0
+        return x * cpu_dropout_mask(x, self.p)
+
+
+def cpu_dropout_mask(x: torch.Tensor, p: float) -> torch.Tensor:
+    """A mask shaped and laid out like dense `x`: 0 with probability ~p, else 1/(1-p)."""
+    drop_count = round(p * 65536)
+    numel = x.numel()
+    bits = torch.empty((numel + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
+    bits = bits.view(torch.int16)[:numel].as_strided(x.shape, x.stride())
+    keep_scale = 65536 / (65536 - drop_count)
+    return ((bits >= drop_count - 32768) * keep_scale).to(x.dtype)

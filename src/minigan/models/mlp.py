@@ -6,6 +6,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from .base import Discriminator, Generator, activation, output_activation
+from .layers import Dropout
 
 
 def _stack(widths: list[int], act: str, slope: float, dropout: float) -> list[nn.Module]:
@@ -13,7 +14,7 @@ def _stack(widths: list[int], act: str, slope: float, dropout: float) -> list[nn
     for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
         layers += [nn.Linear(width_in, width_out), activation(act, slope)]
         if dropout:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
     return layers
 
 
