@@ -133,15 +133,17 @@ PRESETS: dict[str, TrainConfig] = {
         d_dropout=0.5, lr_g=1e-4, lr_d=1e-4, beta1=0.9, batch_size=10, balance=True,
         log_every=200, sample_every=2000, checkpoint_every=5000,
     ),
-    # Tuned for time to quality on a laptop CPU (not a seed recipe): compact DCGAN + G EMA.
+    # Tuned for time to quality on a laptop CPU (not a seed recipe): compact DCGAN + G EMA. Adam 1e-3:
+    # after 300 s on one core, FID-MNIST 256 / 189 / 142 / 144 at 2e-4 / 5e-4 / 1e-3 / 2e-3 (fast)
+    # and 77 / 25 / 18 / 18 (fast-cond, label accuracy 0.93 / 0.98 / 0.98 / 0.98).
     "fast": TrainConfig(
         preset="fast", arch="conv", z_dim=64, g_hidden=(64, 32), d_hidden=(32, 64),
-        d_activation="leaky_relu", g_output="tanh", lr_g=2e-4, lr_d=2e-4, beta1=0.5,
+        d_activation="leaky_relu", g_output="tanh", lr_g=1e-3, lr_d=1e-3, beta1=0.5,
         batch_size=64, g_ema=0.999,
     ),
     "fast-cond": TrainConfig(
         preset="fast-cond", arch="conv", conditional=True, z_dim=64, g_hidden=(64, 32),
-        d_hidden=(32, 64), d_activation="leaky_relu", g_output="tanh", lr_g=2e-4, lr_d=2e-4,
+        d_hidden=(32, 64), d_activation="leaky_relu", g_output="tanh", lr_g=1e-3, lr_d=1e-3,
         beta1=0.5, batch_size=64, g_ema=0.999,
     ),
 }
@@ -162,7 +164,7 @@ PRESET_NOTES: dict[str, str] = {
     "seed's Adam 2e-3 diverges here (D wins at once); --literal restores it.",
     "dcgan": "Conv G (dense 128x8x8, BN, upsampling, 5x5 convs, tanh), strided conv D on 32x32 "
     "zero-padded digits, Adam 2e-4 beta1 0.05, batch 200.",
-    "fast": "Tuned, not a seed recipe: compact 28x28 DCGAN (4x4 convs, BN in G), NS loss, Adam 2e-4/0.5, "
+    "fast": "Tuned, not a seed recipe: compact 28x28 DCGAN (4x4 convs, BN in G), NS loss, Adam 1e-3/0.5, "
     "batch 64, EMA of G: the best digits per CPU minute.",
     "fast-cond": "The class-conditional twin of `fast` (labels into G's input and D's head).",
     "cgan": "Conditional conv GAN, 2-d noise, Adam 1e-4, batch 10, adaptive balance on (without it "
