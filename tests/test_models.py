@@ -90,6 +90,12 @@ def test_dropout_zeroes_at_rate_p_and_rescales_survivors(layout):
     assert torch.equal(layer(x), x)
 
 
+@pytest.mark.parametrize("p", [0.999999, 1.0])
+def test_dropout_with_p_near_one_zeroes_everything(p):
+    torch.manual_seed(0)  # p=0.999999 keeps ~1e-6 of elements: seeded, none of these 1000
+    assert torch.equal(Dropout(p)(torch.ones(1000)), torch.zeros(1000))
+
+
 def test_dropout_masks_are_independent_across_elements():
     torch.manual_seed(1)
     kept = (Dropout(0.5)(torch.ones(400_000)) != 0).float()
