@@ -40,9 +40,9 @@ sys.path.insert(1, str(HERE.parent / "src"))
 
 import reference  # noqa: E402
 
-from minigan.config import get_config  # noqa: E402
+from minigan.presets import get_config  # noqa: E402
 from minigan.sampling import TrainedGenerator  # noqa: E402
-from minigan.train import Trainer  # noqa: E402
+from minigan.training import Trainer  # noqa: E402
 
 DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "mnist"
 Step = Callable[[], int]  # one training step; returns the real images D consumed

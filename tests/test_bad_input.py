@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minigan import cli, data
-from minigan.config import config_fields, get_config
+from minigan.config import config_fields
 from minigan.errors import ConfigError, DataError
 from minigan.models import build_generator
+from minigan.presets import get_config
 from minigan.sampling import save_generator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,11 +79,11 @@ def offline(monkeypatch):
     (["--lr-d", "nan"], ["lr_d must be a finite number"]),
     (["--seed", "99999999999999999999"], ["seed must be below"]),
     (["--g-hidden", "64,x"], ["g_hidden"]),
-    (["--d-loss", "wasserstein"], ["d_loss='wasserstein'", "hinge"]),
+    (["--d-loss", "wasserstein"], ["--d-loss", "'wasserstein'", "hinge"]),
     (["--device", "tpu"], ["device='tpu'"]),
     (["--d-dropout", "1.5"], ["d_dropout"]),
     (["--bogus-flag"], ["unrecognized arguments: --bogus-flag"]),
-    (["--conditional", "--arch", "dcgan"], ["image_size=32"]),
+    (["--conditional", "--arch", "dcgan"], ["--g-hidden does nothing for arch=dcgan"]),
 ])
 def test_bad_training_settings(flags, words, offline, capsys, tmp_path):
     line = _fails_in_one_line(["train", *flags, "--data-dir", str(tmp_path), "--out",

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from minigan import checkpoint
-from minigan.balance import AdaptiveBalance
-from minigan.config import get_config
-from minigan.health import HealthMonitor, all_finite
-from minigan.train import Trainer, TrainingDiverged
+from minigan.presets import get_config
+from minigan.run import checkpoint
+from minigan.training import Trainer, TrainingDiverged
+from minigan.training.balance import AdaptiveBalance
+from minigan.training.health import HealthMonitor, all_finite
 
 
 def test_balance_pauses_the_winner_and_releases_it():
@@ -84,10 +84,10 @@ def test_nan_aborts_by_default_and_never_reaches_a_checkpoint(mnist_dir, tmp_pat
 
 def test_health_warnings_for_saturation_and_collapse():
     monitor = HealthMonitor()
-    assert monitor.check_record({"step": 1, "d_real": 0.7, "d_fake": 0.3}) is None
-    message = monitor.check_record({"step": 2, "d_real": 0.999, "d_fake": 0.001})
-    assert message and "saturated" in message
-    assert monitor.check_record({"step": 3, "d_real": 0.999, "d_fake": 0.001}) is None  # once per episode
+    assert monitor.check_record({"step": 1, "d_real": 0.7, "d_fake": 0.3}) == []
+    [message] = monitor.check_record({"step": 2, "d_real": 0.999, "d_fake": 0.001})
+    assert "saturated at step 2" in message
+    assert monitor.check_record({"step": 3, "d_real": 0.999, "d_fake": 0.001}) == []  # once per episode
     rng = np.random.default_rng(0)
     varied = rng.integers(0, 256, (16, 28, 28), dtype=np.uint8)
     assert monitor.check_samples(varied, 10) is None

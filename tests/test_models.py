@@ -5,10 +5,10 @@ import torch
 import torch.nn.functional as F
 
 from minigan.batches import DeviceBatches
-from minigan.config import PRESETS, get_config
-from minigan.models import build_discriminator, build_generator
+from minigan.models import build_discriminator, build_generator, one_hot
 from minigan.models.layers import Dropout, UpsampleConv2d
-from minigan.sampling import crop_to_28, one_hot
+from minigan.presets import PRESETS, get_config
+from minigan.sampling import crop_padding
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -55,7 +55,7 @@ def test_dcgan_pads_digits_to_32_and_crops_back_to_28():
     border[2:30, 2:30] = False
     assert torch.all(real[:, 0][:, border] == -1.0)  # zero (black) padding in the [-1, 1] range
     assert torch.all(real[:, 0, 2:30, 2:30] > -1.0)
-    assert torch.equal(crop_to_28(real), real[..., 2:30, 2:30])
+    assert torch.equal(crop_padding(real, 2), real[..., 2:30, 2:30])
 
 
 @pytest.mark.parametrize("kernel", [3, 5])

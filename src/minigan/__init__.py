@@ -3,24 +3,26 @@
 The Python API mirrors the CLI, with the same names:
 
     import minigan
-    result = minigan.train("mlp4", out="runs/mlp4", time_budget=300, data_dir="../shared/data/mnist")
+    result = minigan.train("fast", out="runs/fast", time_budget=300)
     gen = minigan.load_generator(result.run_dir)
     images, labels = gen.sample(10000, seed=0)
     minigan.save_grid(images[:100], "grid.png")
 """
 
-from .config import PRESETS, TrainConfig, get_config, preset_names
+from . import visual
+from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, DataError, MiniganError
-from .sampling import TrainedGenerator, load_generator, save_samples
-from .train import Trainer, TrainResult, resume, train
+from .presets import PRESETS, Preset, get_config, preset_names
+from .sampling import TrainedGenerator, explore, load_generator, save_samples
+from .training import Trainer, TrainingDiverged, TrainResult, resume, train
 from .visual import make_grid, save_gif, save_grid
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "PRESETS", "TrainConfig", "get_config", "preset_names",
-    "MiniganError", "ConfigError", "DataError", "CheckpointError",
-    "TrainedGenerator", "load_generator", "save_samples",
+    "PRESETS", "Preset", "TrainConfig", "get_config", "preset_names",
+    "MiniganError", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged",
+    "TrainedGenerator", "load_generator", "save_samples", "explore", "visual",
     "Trainer", "TrainResult", "train", "resume",
     "make_grid", "save_grid", "save_gif",
 ]

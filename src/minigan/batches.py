@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from .config import TrainConfig
 from .data import to_float
 from .errors import ConfigError
-from .sampling import one_hot
+from .models import one_hot
 
 
 class DeviceBatches:
@@ -20,10 +20,16 @@ class DeviceBatches:
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig,
                  device: torch.device) -> None:
-        pad = (config.image_size - images.shape[-1]) // 2
-        images = images.unsqueeze(1)  # (N, 1, 28, 28)
+        side, pad = config.data_size, config.pad
+        if tuple(images.shape[1:]) != (side, side):
+            height, width = images.shape[1:]
+            raise ConfigError(
+                f"the data's images are {height}x{width} but the config makes {side}x{side} ones "
+                f"(image_size {config.image_size} - 2 * pad {pad}); set --image-size {height + 2 * pad} "
+                "for this data (arch=mlp takes any size, conv and dcgan multiples of 4)")
+        images = images.unsqueeze(1)  # (N, 1, H, W)
         if pad:
-            images = F.pad(images, (pad, pad, pad, pad))  # zero (black) border: (N, 1, 32, 32)
+            images = F.pad(images, (pad, pad, pad, pad))  # zero (black) border: (N, 1, S, S)
         self.images = images.to(device)
         self.labels = None if labels is None else one_hot(labels, config.num_classes).to(device)
         self.batch_size = config.batch_size

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
-from .config import PRESET_NOTES, TrainConfig, config_fields, get_config, preset_names
+from .config import config_fields, field_choices, field_help, flag
 from .errors import MiniganError
+from .presets import PRESETS, get_config, preset_names
 
 EXAMPLES = {
     "train": """examples:
@@ -20,7 +20,7 @@ EXAMPLES = {
   minigan resume runs/mlp4
   minigan resume runs/mlp4 --time-budget 600               # raise the run's total budget""",
     "sample": """examples:
-  minigan sample runs/mlp4 --num 10000 --out samples.npz --grid grid.png
+  minigan sample runs/mlp4 --num 10000 --out samples.npz --grid grid.png   # grid: the first 100
   minigan sample runs/cgan --digit 7 --num 64 --grid sevens.png
   minigan sample runs/cgan --labels 2,0,2,6 --grid year.png""",
     "eval": """examples:
@@ -39,12 +39,17 @@ EXAMPLES = {
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("config overrides (default: the preset's value)")
+    helps = field_help()
     for f in config_fields():
-        flag = "--" + f.name.replace("_", "-")
+        text = helps[f.name]
         if f.type in (bool, "bool"):
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+            group.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=None, help=text)
+        elif choices := field_choices(f.name):
+            group.add_argument(flag(f.name), dest=f.name, default=None, choices=choices, help=text)
         else:
-            group.add_argument(flag, dest=f.name, default=None, metavar=f.name.split("_")[-1].upper())
+            group.add_argument(flag(f.name), dest=f.name, default=None, help=text,
+                               metavar=f.name.split("_")[-1].upper())
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -83,65 +88,68 @@ def _parser() -> argparse.ArgumentParser:
     _config_flags(p)
 
     p = command("resume", "continue a run from its newest intact checkpoint")
-    p.add_argument("run", type=Path)
+    p.add_argument("run", type=Path, help="the run folder to continue")
     p.add_argument("--force", action="store_true", help="accept settings that differ from the run's")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     _config_flags(p)
 
     p = command("sample", "draw samples from a trained run into an .npz and/or a PNG grid")
     p.add_argument("run", type=Path, help="run folder, generator .safetensors or checkpoint .pt")
-    p.add_argument("--num", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num", type=int, default=100, help="samples to draw (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same samples")
     p.add_argument("--out", type=Path, help=".npz with images uint8 (N,28,28) [+ labels]")
-    p.add_argument("--grid", type=Path, help="PNG grid of the samples")
+    p.add_argument("--grid", type=Path, help="PNG grid of the first --grid-size x --grid-size samples")
+    p.add_argument("--grid-size", type=int, default=10, help="the grid's side in samples (default 10)")
     p.add_argument("--digit", type=int, help="conditional runs: this digit only")
     p.add_argument("--labels", help="conditional runs: comma-separated digits, one per sample")
     p.add_argument("--class-grid", type=Path, help="conditional runs: PNG with one column per digit")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 
     p = command("eval", "score a run or a samples .npz against the MNIST test set")
     p.add_argument("source", type=Path, help="run folder or samples .npz")
     p.add_argument("--num", type=int, help="samples to score (default: 10000 from a run, all of an .npz)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="noise seed of the scored samples")
     p.add_argument("--data-dir", help="MNIST folder (default $MINIGAN_DATA_DIR or the cache)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", type=Path, help="metrics file (default: RUN/metrics.json or NPZ.metrics.json)")
     p.add_argument("--no-floor", action="store_true", help="skip the real-data floor column")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 
+    run_help = "run folder, generator .safetensors or checkpoint .pt"
     p = command("interpolate", "a strip between two digits (conditional) or two seeds")
-    p.add_argument("run", type=Path)
-    p.add_argument("--from", dest="start", type=int, required=True)
-    p.add_argument("--to", dest="end", type=int, required=True)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--rows", type=int, default=1)
-    p.add_argument("--method", choices=("linear", "slerp"), default="linear")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("interpolation.png"))
+    p.add_argument("run", type=Path, help=run_help)
+    p.add_argument("--from", dest="start", type=int, required=True, help="first digit (or seed)")
+    p.add_argument("--to", dest="end", type=int, required=True, help="last digit (or seed)")
+    p.add_argument("--steps", type=int, default=10, help="pictures per strip (default 10)")
+    p.add_argument("--rows", type=int, default=1, help="strips, each from its own noise (default 1)")
+    p.add_argument("--method", choices=("linear", "slerp"), default="linear", help="interpolation path")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--out", type=Path, default=Path("interpolation.png"), help="PNG to write")
 
     p = command("clock", "the digit clock: 0..9 cross-fading in label space, as GIF or MP4")
-    p.add_argument("run", type=Path)
-    p.add_argument("--out", type=Path, default=Path("clock.gif"))
-    p.add_argument("--fps", type=float, default=30)
-    p.add_argument("--frames-per-digit", type=int, default=60)
+    p.add_argument("run", type=Path, help=run_help)
+    p.add_argument("--out", type=Path, default=Path("clock.gif"), help=".gif or .mp4 (needs minigan[video])")
+    p.add_argument("--fps", type=float, default=30, help="frames per second (default 30)")
+    p.add_argument("--frames-per-digit", type=int, default=60, help="frames of each cross-fade (default 60)")
     p.add_argument("--time", dest="time_hhmm", metavar="HH:MM", help="a four-digit clock face")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--scale", type=int, default=4, help="pixel upscaling of each frame (default 4)")
 
     p = command("amplitude", "sweep one label's strength from 0 to above 1")
-    p.add_argument("run", type=Path)
-    p.add_argument("--digit", type=int, required=True)
-    p.add_argument("--rows", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("amplitude.png"))
+    p.add_argument("run", type=Path, help=run_help)
+    p.add_argument("--digit", type=int, required=True, help="the label to sweep")
+    p.add_argument("--rows", type=int, default=5, help="rows, each from its own noise (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--out", type=Path, default=Path("amplitude.png"), help="PNG to write")
 
     command("presets", "list the presets and how each differs from its seed recipe")
     return parser
 
 
 def _cmd_train(args) -> int:
-    from .runfolder import next_run_dir
-    from .train import Trainer, resume
+    from .run.folder import next_run_dir
+    from .runtime import configure_process
+    from .training import Trainer, resume
 
     if args.resume:  # a preset named here must be the run's own (check_resumable compares them)
         preset = {"preset": args.preset} if args.preset else {}
@@ -154,12 +162,13 @@ def _cmd_train(args) -> int:
             print(config.to_json())
             return 0
         out = args.out or next_run_dir("runs", args.preset)
+        configure_process(config.threads)
         result = Trainer(config, out, progress=not args.quiet).fit()
     return 130 if result.status == "interrupted" else 0
 
 
 def _cmd_resume(args) -> int:
-    from .train import resume
+    from .training import resume
 
     result = resume(args.run, force=args.force, progress=not args.quiet, **_overrides(args))
     return 130 if result.status == "interrupted" else 0
@@ -168,9 +177,11 @@ def _cmd_resume(args) -> int:
 def _cmd_sample(args) -> int:
     import numpy as np
 
-    from . import explore, visual
-    from .sampling import load_generator, save_samples
+    from . import visual
+    from .sampling import explore, load_generator, save_samples
 
+    if args.grid_size <= 0:
+        raise MiniganError(f"--grid-size must be positive, got {args.grid_size}")
     gen = load_generator(args.run, args.device)
     labels = None
     if args.digit is not None:
@@ -189,7 +200,8 @@ def _cmd_sample(args) -> int:
     if args.out:
         print(f"wrote {save_samples(args.out, images, labels)}: {len(images)} images")
     if args.grid:
-        print(f"wrote {visual.save_grid(images, args.grid)}")
+        shown = images[:args.grid_size**2]
+        print(f"wrote {visual.save_grid(shown, args.grid, nrow=args.grid_size)}: the first {len(shown)}")
     if args.class_grid:
         print(f"wrote {visual.save_grid(explore.class_grid(gen, seed=args.seed), args.class_grid, nrow=10)}")
     return 0
@@ -199,7 +211,7 @@ def _cmd_eval(args) -> int:
     import json
 
     from . import metrics
-    from .sampling import resolve_device
+    from .runtime import resolve_device
 
     args.device = str(resolve_device(args.device))  # fail on a missing GPU before any work
     source = args.source
@@ -222,8 +234,8 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_interpolate(args) -> int:
-    from . import explore, visual
-    from .sampling import load_generator
+    from . import visual
+    from .sampling import explore, load_generator
 
     gen = load_generator(args.run)
     images = explore.interpolate(gen, start=args.start, end=args.end, steps=args.steps,
@@ -233,8 +245,7 @@ def _cmd_interpolate(args) -> int:
 
 
 def _cmd_clock(args) -> int:
-    from . import explore
-    from .sampling import load_generator
+    from .sampling import explore, load_generator
 
     gen = load_generator(args.run)
     path = explore.save_clock(gen, args.out, fps=args.fps, frames_per_digit=args.frames_per_digit,
@@ -244,8 +255,8 @@ def _cmd_clock(args) -> int:
 
 
 def _cmd_amplitude(args) -> int:
-    from . import explore, visual
-    from .sampling import load_generator
+    from . import visual
+    from .sampling import explore, load_generator
 
     gen = load_generator(args.run)
     images = explore.amplitude_sweep(gen, args.digit, rows=args.rows, seed=args.seed)
@@ -254,9 +265,18 @@ def _cmd_amplitude(args) -> int:
 
 
 def _cmd_presets(args) -> int:
+    from .models.registry import ARCHITECTURES, NETWORK_FIELDS
+
     for name in preset_names():
-        print(f"{name:8s} {PRESET_NOTES[name]}")
-    print("\nfields:", ", ".join(f.name for f in dataclasses.fields(TrainConfig)))
+        record = PRESETS[name]
+        print(f"{name:10s} {record.notes}")
+        if record.literal:
+            literal = ", ".join(f"{k}={v}" for k, v in record.literal.items())
+            print(f"{'':10s} --literal: {literal}")
+    print("\nnetwork fields each architecture honours (others are refused):")
+    for arch, spec in ARCHITECTURES.items():
+        print(f"  {arch:6s} {', '.join(n for n in NETWORK_FIELDS if n in spec.honours)}")
+    print("\nall fields: `minigan train --help`")
     return 0
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import UpsampleConv2d
+
 
 class Generator(nn.Module):
     """z (B, z_dim) [+ label (B, C)] -> image (B, 1, S, S) in the range of the output activation."""
@@ -70,11 +72,36 @@ def output_activation(name: str) -> nn.Module:
     return nn.Tanh() if name == "tanh" else nn.Sigmoid()
 
 
-def init_fan_in_normal(module: nn.Module) -> None:
-    """Weights ~ N(0, 1/fan_in), biases 0 (the 'Xavier' init of the vanilla recipe)."""
+def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(B,) class ids -> (B, num_classes) float label vectors, the form every network takes."""
+    return nn.functional.one_hot(labels.long(), num_classes).float()
+
+
+def fan_in(layer: nn.Module) -> float:
+    """Inputs summed into each output value: what LeCun's init divides by.
+
+    Linear: in_features. Conv2d: in_channels * kh * kw / groups. ConvTranspose2d: each output
+    pixel sums in_channels * kh * kw / (sh * sw) terms (its weight is laid out (in, out, kh, kw),
+    so PyTorch's `_calculate_fan_in_and_fan_out` would count out_channels instead).
+    """
+    if isinstance(layer, nn.Linear):
+        return float(layer.in_features)
+    if isinstance(layer, nn.ConvTranspose2d):
+        kh, kw = layer.kernel_size
+        sh, sw = layer.stride
+        return layer.in_channels // layer.groups * kh * kw / (sh * sw)
+    if isinstance(layer, UpsampleConv2d):  # a plain k x k conv on the upsampled image
+        return float(layer.weight[0].numel())
+    if isinstance(layer, nn.Conv2d):
+        kh, kw = layer.kernel_size
+        return float(layer.in_channels // layer.groups * kh * kw)
+    raise TypeError(f"no fan-in for {type(layer).__name__}")
+
+
+def init_lecun_normal(module: nn.Module) -> None:
+    """LeCun normal init: weights ~ N(0, 1/fan_in), biases 0 (the vanilla recipe's init)."""
     for layer in module.modules():
-        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            fan_in = nn.init._calculate_fan_in_and_fan_out(layer.weight)[0]
-            nn.init.normal_(layer.weight, 0.0, fan_in**-0.5)
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, UpsampleConv2d)):
+            nn.init.normal_(layer.weight, 0.0, fan_in(layer) ** -0.5)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)

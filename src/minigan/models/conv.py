@@ -1,7 +1,7 @@
-"""A compact DCGAN for 28x28 digits (the tuned `fast` presets): 7 -> 14 -> 28, 4x4 kernels.
+"""A compact DCGAN (the tuned `fast` presets): S/4 -> S/2 -> S (7 -> 14 -> 28 for digits), 4x4 kernels.
 
-Widths come from the config: g_hidden = (channels at 7x7, channels at 14x14) and
-d_hidden = (channels at 14x14, channels at 7x7), so a sweep needs no new code.
+Widths come from the config: g_hidden = (channels at S/4, channels at S/2) and
+d_hidden = (channels at S/2, channels at S/4), so a sweep needs no new code.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ class ConvGenerator(Generator):
     def __init__(self, config: TrainConfig) -> None:
         classes = config.num_classes if config.conditional else 0
         super().__init__(config.z_dim, classes)
-        c7, c14 = config.g_hidden[0], config.g_hidden[-1]
-        act = config.g_activation
-        self.net = nn.Sequential(
-            nn.Linear(self.input_dim, c7 * 7 * 7, bias=False),
-            nn.BatchNorm1d(c7 * 7 * 7),
+        c7, c14 = config.g_hidden
+        act, norm, s4 = config.g_activation, config.g_batchnorm, config.image_size // 4
+        self.net = nn.Sequential(  # a layer followed by batchnorm needs no bias
+            nn.Linear(self.input_dim, c7 * s4 * s4, bias=not norm),
+            nn.BatchNorm1d(c7 * s4 * s4) if norm else nn.Identity(),
             activation(act, config.leaky_slope),
-            nn.Unflatten(1, (c7, 7, 7)),  # (B, c7, 7, 7)
-            nn.ConvTranspose2d(c7, c14, 4, stride=2, padding=1, bias=False),  # (B, c14, 14, 14)
-            nn.BatchNorm2d(c14),
+            nn.Unflatten(1, (c7, s4, s4)),  # (B, c7, S/4, S/4)
+            nn.ConvTranspose2d(c7, c14, 4, stride=2, padding=1, bias=not norm),  # (B, c14, S/2, S/2)
+            nn.BatchNorm2d(c14) if norm else nn.Identity(),
             activation(act, config.leaky_slope),
-            nn.ConvTranspose2d(c14, 1, 4, stride=2, padding=1),  # (B, 1, 28, 28)
+            nn.ConvTranspose2d(c14, 1, 4, stride=2, padding=1),  # (B, 1, S, S)
             output_activation(config.g_output),
         )
 
@@ -38,16 +38,17 @@ class ConvDiscriminator(Discriminator):
     def __init__(self, config: TrainConfig) -> None:
         classes = config.num_classes if config.conditional else 0
         super().__init__(classes)
-        c14, c7 = config.d_hidden[0], config.d_hidden[-1]
+        c14, c7 = config.d_hidden
+        s4 = config.image_size // 4
         act, slope, drop = config.d_activation, config.leaky_slope, config.d_dropout
         self.body = nn.Sequential(
-            nn.Conv2d(1, c14, 4, stride=2, padding=1),  # (B, c14, 14, 14)
+            nn.Conv2d(1, c14, 4, stride=2, padding=1),  # (B, c14, S/2, S/2)
             activation(act, slope),
             Dropout(drop),
-            nn.Conv2d(c14, c7, 4, stride=2, padding=1),  # (B, c7, 7, 7)
+            nn.Conv2d(c14, c7, 4, stride=2, padding=1),  # (B, c7, S/4, S/4)
             activation(act, slope),
             Dropout(drop),
             nn.Flatten(),
         )
-        self.head = nn.Linear(c7 * 7 * 7 + classes, 1)
-        self.add_label_projection(c7 * 7 * 7, config.label_projection)
+        self.head = nn.Linear(c7 * s4 * s4 + classes, 1)
+        self.add_label_projection(c7 * s4 * s4, config.label_projection)

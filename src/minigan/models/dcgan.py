@@ -13,17 +13,18 @@ class DCGANGenerator(Generator):
     def __init__(self, config: TrainConfig) -> None:
         classes = config.num_classes if config.conditional else 0
         super().__init__(config.z_dim, classes)
-        slope, drop = config.leaky_slope, config.g_dropout
+        slope, drop, s4 = config.leaky_slope, config.g_dropout, config.image_size // 4
+        norm = config.g_batchnorm
         self.net = nn.Sequential(
-            nn.Linear(self.input_dim, 128 * 8 * 8),
+            nn.Linear(self.input_dim, 128 * s4 * s4),
             nn.LeakyReLU(slope),
-            nn.BatchNorm1d(128 * 8 * 8),
-            nn.Unflatten(1, (128, 8, 8)),  # (B, 128, 8, 8)
-            UpsampleConv2d(128, 64, 5),  # 2x nearest upsampling + 5x5 conv: (B, 64, 16, 16)
+            nn.BatchNorm1d(128 * s4 * s4) if norm else nn.Identity(),
+            nn.Unflatten(1, (128, s4, s4)),  # (B, 128, S/4, S/4): 8x8 for 32x32 images
+            UpsampleConv2d(128, 64, 5),  # 2x nearest upsampling + 5x5 conv: (B, 64, S/2, S/2)
             nn.LeakyReLU(slope),
-            nn.BatchNorm2d(64),
+            nn.BatchNorm2d(64) if norm else nn.Identity(),
             Dropout(drop),
-            UpsampleConv2d(64, 1, 5),  # (B, 1, 32, 32)
+            UpsampleConv2d(64, 1, 5),  # (B, 1, S, S)
             output_activation(config.g_output),
         )
 
@@ -34,15 +35,15 @@ class DCGANDiscriminator(Discriminator):
     def __init__(self, config: TrainConfig) -> None:
         classes = config.num_classes if config.conditional else 0
         super().__init__(classes)
-        slope, drop = config.leaky_slope, config.d_dropout
+        slope, drop, s4 = config.leaky_slope, config.d_dropout, config.image_size // 4
         self.body = nn.Sequential(
-            nn.Conv2d(1, 8, 5, stride=2, padding=2),  # (B, 8, 16, 16)
+            nn.Conv2d(1, 8, 5, stride=2, padding=2),  # (B, 8, S/2, S/2)
             nn.LeakyReLU(slope),
             Dropout(drop),
-            nn.Conv2d(8, 64, 5, stride=2, padding=2),  # (B, 64, 8, 8)
+            nn.Conv2d(8, 64, 5, stride=2, padding=2),  # (B, 64, S/4, S/4)
             nn.LeakyReLU(slope),
             Dropout(drop),
-            nn.Flatten(),  # (B, 4096)
+            nn.Flatten(),  # (B, 64 * S/4 * S/4)
         )
-        self.head = nn.Linear(64 * 8 * 8 + classes, 1)
-        self.add_label_projection(64 * 8 * 8, config.label_projection)
+        self.head = nn.Linear(64 * s4 * s4 + classes, 1)
+        self.add_label_projection(64 * s4 * s4, config.label_projection)

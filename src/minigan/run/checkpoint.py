@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError
-from .fileio import atomic_path, atomic_write_text
+from ..errors import CheckpointError
+from ..fileio import atomic_path, atomic_write_text
 
 FORMAT = "minigan-checkpoint"
 VERSION = 1
@@ -145,9 +145,15 @@ def load_latest(
 def rotate(folder: str | Path, keep: int) -> None:
     """Delete all but the newest `keep` periodic checkpoints, their sidecars and orphan sidecars."""
     for _, path in list_checkpoints(folder)[keep:]:
-        for victim in (path, _sidecar(path)):
-            victim.unlink(missing_ok=True)
+        remove(path)
     # a kill between deleting a checkpoint and its sidecar leaves the sidecar alone
     for sidecar in Path(folder).glob("step-*.pt.sha256"):
         if not sidecar.with_suffix("").exists():
             sidecar.unlink(missing_ok=True)
+
+
+def remove(path: str | Path) -> None:
+    """Delete a checkpoint and its checksum sidecar (the sidecar last, so no file is left unjudged)."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    _sidecar(path).unlink(missing_ok=True)

@@ -1,4 +1,5 @@
-"""GAN losses as pure functions of D's logits (no sigmoid + BCELoss anywhere).
+"""GAN losses as pure functions of D's logits (no sigmoid + BCELoss anywhere), and what each one
+lets the loop read from D's outputs.
 
 With l = logit and D = sigmoid(l): log D = -softplus(-l) and log(1 - D) = -softplus(l).
 """
@@ -6,9 +7,12 @@ With l = logit and D = sigmoid(l): log D = -softplus(-l) and log(1 - D) = -softp
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from ..config import DLoss, GLoss
 
 Tensor = torch.Tensor
 
@@ -46,9 +50,30 @@ def g_lsgan(fake_logits: Tensor) -> Tensor:
     return 0.5 * (fake_logits - 1.0).square().mean()
 
 
-D_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
-    "bce": d_bce, "hinge": d_hinge, "lsgan": d_lsgan,
+@dataclass(frozen=True)
+class DLossSpec:
+    """A D loss and how to read D's outputs under it.
+
+    `belief` maps logits to "D thinks it is real" in [0, 1] per sample (logged as d_real / d_fake).
+    `error` is D's error as the balance rule reads it (chance level 0.69 for bce), or None when the
+    loss has no such scale, and `saturates` says whether D(x) -> 1, D(G(z)) -> 0 starves G.
+    """
+
+    loss: Callable[[Tensor, Tensor], Tensor]
+    belief: Callable[[Tensor], Tensor]
+    error: Callable[[Tensor, Tensor], Tensor] | None
+    saturates: bool
+    belief_name: str
+
+
+D_LOSSES: dict[DLoss, DLossSpec] = {
+    # bce: D's sigmoid output is its probability of "real"; its error is the mean cross-entropy.
+    "bce": DLossSpec(d_bce, torch.sigmoid, lambda r, f: 0.5 * d_bce(r, f), True, "sigmoid(logit)"),
+    # hinge: the logit's sign is D's verdict; no probability, so no balance and no saturation rule.
+    "hinge": DLossSpec(d_hinge, lambda x: (x > 0).float(), None, False, "share of logits > 0"),
+    # lsgan: the raw output regresses onto 1 (real) / 0 (fake); clamped, it reads as a belief.
+    "lsgan": DLossSpec(d_lsgan, lambda x: x.clamp(0.0, 1.0), None, False, "output clamped to [0, 1]"),
 }
-G_LOSSES: dict[str, Callable[[Tensor], Tensor]] = {
+G_LOSSES: dict[GLoss, Callable[[Tensor], Tensor]] = {
     "nonsaturating": g_nonsaturating, "minimax": g_minimax, "hinge": g_hinge, "lsgan": g_lsgan,
 }

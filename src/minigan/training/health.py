@@ -24,13 +24,19 @@ def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
 class HealthMonitor:
     """Turns stats records and sample grids into plain-words warnings, once per episode."""
 
-    def __init__(self) -> None:
+    def __init__(self, loss_saturates: bool = True) -> None:
+        self.loss_saturates = loss_saturates  # only then do D(x) -> 1, D(G(z)) -> 0 starve G
         self.saturated = False
         self.collapsed = False
 
-    def check_record(self, record: dict) -> str | None:
+    def check_record(self, record: dict) -> list[str]:
+        """Warnings for one stats record (each only when its condition starts)."""
+        message = self._saturation(record)
+        return [message] if message else []
+
+    def _saturation(self, record: dict) -> str | None:
         real, fake = record.get("d_real"), record.get("d_fake")
-        if real is None or fake is None:
+        if not self.loss_saturates or real is None or fake is None:
             return None
         now = real > SATURATED_REAL and fake < SATURATED_FAKE
         message = None

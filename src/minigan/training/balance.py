@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ConfigError
+
+
+def check_balance_readable(d_loss: str, has_error: bool) -> None:
+    """Balance thresholds are cross-entropies: refuse a loss whose D error has no such scale."""
+    if not has_error:
+        raise ConfigError(f"--balance reads D's error as a cross-entropy, which --d-loss {d_loss} does "
+                          "not give: use --d-loss bce with --balance, or drop --balance")
+
 
 @dataclass
 class AdaptiveBalance:

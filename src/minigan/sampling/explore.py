@@ -18,8 +18,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 
-from minigan import visual
-from minigan.errors import ConfigError
+from .. import visual
+from ..errors import ConfigError
+from ..models import one_hot
 
 Weights = float | Sequence[float] | torch.Tensor  # one t, or (T,) of them
 DEFAULT_AMPLITUDES = tuple(np.linspace(0, 1.5, 11).tolist())
@@ -116,9 +117,8 @@ def _check_digit(gen: GeneratorLike, digit: Any, name: str = "digit") -> int:
 
 
 def _one_hot(digits: Sequence[int], num_classes: int, device: torch.device) -> torch.Tensor:
-    """(N,) class ids -> float32 (N, num_classes)."""
-    eye = torch.eye(num_classes, dtype=torch.float32, device=device)
-    return eye[torch.as_tensor(list(digits), dtype=torch.long, device=device)]
+    """(N,) class ids -> float32 (N, num_classes) on `device`."""
+    return one_hot(torch.as_tensor(list(digits), dtype=torch.long), num_classes).to(device)
 
 
 def _grid_batch(z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

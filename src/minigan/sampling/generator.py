@@ -14,11 +14,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
-from .config import TrainConfig
-from .data import to_uint8
-from .errors import CheckpointError, ConfigError
-from .fileio import atomic_path
-from .models import Generator, build_generator
+from ..config import TrainConfig
+from ..data import to_uint8
+from ..errors import CheckpointError, ConfigError
+from ..fileio import atomic_path
+from ..models import Generator, build_generator, one_hot
+from ..run.checkpoint import list_checkpoints, load_checkpoint, load_latest
+from ..run.folder import RunFolder
+from ..runtime import resolve_device
 
 GENERATOR_FORMAT = "minigan-generator"
 
@@ -33,30 +36,9 @@ def sample_latents(
     return torch.randn(num, z_dim, device=device, generator=generator)
 
 
-def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    return torch.nn.functional.one_hot(labels.long(), num_classes).float()
-
-
-def crop_to_28(images: torch.Tensor) -> torch.Tensor:
-    """(B, 1, S, S) -> (B, 1, 28, 28): undo the zero padding of 32x32 recipes."""
-    offset = (images.shape[-1] - 28) // 2
-    return images[..., offset:offset + 28, offset:offset + 28] if offset else images
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} is not available on this machine; use --device cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        hint = "use auto, cpu, cuda or cuda:N"
-        raise ConfigError(f"device {name!r} is not a device name; {hint}") from None
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(f"device {name!r} does not exist: this machine has "
-                          f"{torch.cuda.device_count()} GPU(s)")
-    return device
+def crop_padding(images: torch.Tensor, pad: int) -> torch.Tensor:
+    """(B, 1, S, S) -> (B, 1, S - 2 pad, S - 2 pad): undo the zero border of padded recipes (dcgan)."""
+    return images[..., pad:images.shape[-2] - pad, pad:images.shape[-1] - pad] if pad else images
 
 
 def save_generator(generator: Generator, config: TrainConfig, step: int, path: str | Path) -> Path:
@@ -70,7 +52,7 @@ def save_generator(generator: Generator, config: TrainConfig, step: int, path: s
 
 
 class TrainedGenerator:
-    """A generator ready for sampling: eval mode, inference mode, uint8 28x28 outputs."""
+    """A generator ready for sampling: eval mode, inference mode, uint8 outputs of the data's size."""
 
     def __init__(self, config: TrainConfig, state_dict: dict[str, torch.Tensor],
                  device: torch.device | str = "cpu", step: int = 0) -> None:
@@ -108,14 +90,14 @@ class TrainedGenerator:
 
     @torch.inference_mode()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """z (B, z_dim) [+ labels (B,) ids or (B, C) vectors] -> uint8 (B, 28, 28) on the CPU."""
+        """z (B, z_dim) [+ labels (B,) ids or (B, C) vectors] -> uint8 (B, S, S) on the CPU."""
         y = self._label_vectors(labels, z.shape[0])
         images = self.module(z.to(self.device), y)
-        return to_uint8(crop_to_28(images), self.config.pixel_range)[:, 0].cpu()
+        return to_uint8(crop_padding(images, self.config.pad), self.config.pixel_range)[:, 0].cpu()
 
     def sample(self, num: int, seed: int = 0, labels=None, batch_size: int = 1000
                ) -> tuple[np.ndarray, np.ndarray | None]:
-        """`num` images (uint8, (num, 28, 28)) and the labels asked for (conditional models).
+        """`num` images (uint8, (num, S, S)) and the labels asked for (conditional models).
 
         A conditional model with no labels given draws a balanced set: digit i % num_classes.
         """
@@ -150,9 +132,6 @@ def _from_safetensors(path: Path, device) -> TrainedGenerator:
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> TrainedGenerator:
     """A run folder, a generator .safetensors file, or a checkpoint .pt -> TrainedGenerator."""
-    from .checkpoint import list_checkpoints, load_checkpoint, load_latest
-    from .runfolder import RunFolder
-
     path = Path(path)
     device = resolve_device(str(device))
     if path.is_dir():
@@ -174,7 +153,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Trai
 
 
 def save_samples(path: str | Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:
-    """The samples format: `images` uint8 (N, 28, 28), and `labels` int64 (N,) when conditional."""
+    """The samples format: `images` uint8 (N, S, S), and `labels` int64 (N,) when conditional."""
     arrays = {"images": images.astype(np.uint8)}
     if labels is not None:
         arrays["labels"] = labels.astype(np.int64)

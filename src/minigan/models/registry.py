@@ -1,0 +1,127 @@
+"""Per-architecture facts in one place: the networks, the config fields each honours, image sizes.
+
+A config field that changes the networks (NETWORK_FIELDS) and that an architecture does not read
+is refused in one line instead of being silently ignored. Which fields change parameter shapes
+or state-dict keys is not a hand-kept list: `parameter_signature` builds both networks and
+compares what `load_state_dict` would see.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig, flag
+from ..errors import ConfigError
+from .base import Discriminator, Generator, init_lecun_normal
+from .cgan import CGANDiscriminator, CGANGenerator
+from .conv import ConvDiscriminator, ConvGenerator
+from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .mlp import MLPDiscriminator, MLPGenerator
+
+# Fields that shape the networks; each architecture declares the ones it reads.
+NETWORK_FIELDS = ("g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope", "g_dropout",
+                  "d_dropout", "g_batchnorm")
+COMMON_FIELDS = ("z_dim", "z_prior", "g_output", "init", "conditional", "label_projection", "num_classes",
+                 "image_size", "pad")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    generator: type[Generator]
+    discriminator: type[Discriminator]
+    honours: frozenset[str]  # the NETWORK_FIELDS this architecture reads
+    image_size_ok: Callable[[int], bool]  # which G/D image sides it can build
+    sizes_text: str  # the same, in words, for error messages
+    channels_last: bool  # oneDNN's convolutions are faster in NHWC
+    conditional_only: bool = False
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "mlp": Architecture(MLPGenerator, MLPDiscriminator, frozenset(NETWORK_FIELDS) - {"g_batchnorm"},
+                        lambda s: True, "any size", channels_last=False),
+    "dcgan": Architecture(DCGANGenerator, DCGANDiscriminator,
+                          frozenset({"leaky_slope", "g_dropout", "d_dropout", "g_batchnorm"}),
+                          lambda s: s % 4 == 0, "a multiple of 4", channels_last=True),
+    "cgan": Architecture(CGANGenerator, CGANDiscriminator, frozenset({"d_dropout", "g_batchnorm"}),
+                         lambda s: s == 28, "28", channels_last=True, conditional_only=True),
+    "conv": Architecture(ConvGenerator, ConvDiscriminator,
+                         frozenset({"g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope",
+                                    "d_dropout", "g_batchnorm"}),
+                         lambda s: s % 4 == 0, "a multiple of 4", channels_last=True),
+}
+_DEFAULTS = TrainConfig()
+
+
+def honouring(name: str) -> list[str]:
+    return [arch for arch, spec in ARCHITECTURES.items() if name in spec.honours]
+
+
+def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainConfig:
+    """Refuse network fields the architecture would ignore: set explicitly, or off their default."""
+    spec = ARCHITECTURES[config.arch]
+    explicit = set(explicit)
+    for name in NETWORK_FIELDS:
+        if name in spec.honours:
+            continue
+        if name in explicit or getattr(config, name) != getattr(_DEFAULTS, name):
+            others = ", ".join(honouring(name)) or "none"
+            raise ConfigError(f"{flag(name)} does nothing for arch={config.arch}; it is honoured by "
+                              f"arch={others}: drop it or pick one of those")
+    uses_leaky = "leaky_relu" in (config.g_activation, config.d_activation) or config.arch == "dcgan"
+    if ("leaky_slope" in explicit or config.leaky_slope != _DEFAULTS.leaky_slope) and not uses_leaky:
+        raise ConfigError("--leaky-slope does nothing without a leaky_relu activation: add "
+                          "--g-activation leaky_relu or --d-activation leaky_relu")
+    if config.arch == "conv" and (len(config.g_hidden) != 2 or len(config.d_hidden) != 2):
+        raise ConfigError("arch=conv takes two widths each: --g-hidden C1,C2 (channels at S/4, S/2) and "
+                          "--d-hidden C1,C2 (channels at S/2, S/4)")
+    if spec.conditional_only and not config.conditional:
+        raise ConfigError(f"arch={config.arch} is conditional by design: keep conditional=true or pick "
+                          "another arch")
+    if not spec.image_size_ok(config.image_size):
+        raise ConfigError(f"arch={config.arch} makes images whose side is {spec.sizes_text}, not "
+                          f"{config.image_size}: set --image-size/--pad to fit, or use arch=mlp")
+    if not config.conditional and ("label_projection" in explicit and not config.label_projection):
+        raise ConfigError("--no-label-projection does nothing without --conditional")
+    return config
+
+
+def _initialise(module: nn.Module, config: TrainConfig) -> nn.Module:
+    if config.init == "lecun_normal":
+        init_lecun_normal(module)
+    return module
+
+
+def build_generator(config: TrainConfig) -> Generator:
+    return _initialise(ARCHITECTURES[config.arch].generator(config), config)
+
+
+def build_discriminator(config: TrainConfig) -> Discriminator:
+    return _initialise(ARCHITECTURES[config.arch].discriminator(config), config)
+
+
+def memory_format(config: TrainConfig) -> torch.memory_format:
+    return torch.channels_last if ARCHITECTURES[config.arch].channels_last else torch.contiguous_format
+
+
+def parameter_signature(config: TrainConfig) -> dict[str, tuple[int, ...]]:
+    """{'G.<key>': shape, 'D.<key>': shape}: what a checkpoint's state dicts must match."""
+    with torch.device("meta"):  # shapes only: no memory, no init cost
+        nets = {"G": build_generator(config), "D": build_discriminator(config)}
+    return {f"{name}.{key}": tuple(value.shape)
+            for name, net in nets.items() for key, value in net.state_dict().items()}
+
+
+def signature_changes(old: TrainConfig, new: TrainConfig) -> list[str]:
+    """The state-dict entries that differ in presence or shape between two configs' networks."""
+    a, b = parameter_signature(old), parameter_signature(new)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def fields_of(spec: Architecture) -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig)
+            if f.name in spec.honours or f.name in COMMON_FIELDS]

@@ -1,0 +1,15 @@
+"""Trained generators: loading, reproducible samples, the .npz format (generator.py), and the tools
+that play with them: class grids, interpolation, the digit clock, amplitude sweeps (explore.py)."""
+
+from . import explore
+from .generator import (
+    TrainedGenerator,
+    crop_padding,
+    load_generator,
+    sample_latents,
+    save_generator,
+    save_samples,
+)
+
+__all__ = ["TrainedGenerator", "crop_padding", "load_generator", "sample_latents", "save_generator",
+           "save_samples", "explore"]

@@ -1,0 +1,70 @@
+"""An exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019).
+
+The averaging is a half-life in images, as StyleGAN2-ADA's `ema_kimg`, so it means the same at
+every batch size: after each G step the average moves toward G by 1 - beta with
+beta = 0.5 ** (batch_size / half_life_images). With `rampup`, the half-life is at most rampup x the
+images seen so far, so a short run does not average in its untrained start. A per-step decay d at
+batch B is the half-life B * ln(0.5) / ln(d) images (`config.ema_kimg_from_decay`).
+
+Batchnorm statistics are not averaged weights: the running mean and variance G collected belong
+to G's weights, not to the average. `refresh_batchnorm` recomputes them for the averaged weights
+from fresh noise (as SWA's `update_bn` does) whenever the EMA generator is about to be used.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+def ema_beta(batch_size: int, images_seen: int, half_life_kimg: float, rampup: float) -> float:
+    half_life = half_life_kimg * 1000
+    if rampup:
+        half_life = min(half_life, images_seen * rampup)
+    return 0.5 ** (batch_size / max(half_life, 1e-8))
+
+
+class GeneratorEMA:
+    def __init__(self, generator: nn.Module, half_life_kimg: float, rampup: float) -> None:
+        self.module = copy.deepcopy(generator).eval().requires_grad_(False)
+        self.half_life_kimg, self.rampup = half_life_kimg, rampup
+
+    @torch.no_grad()
+    def update(self, generator: nn.Module, batch_size: int, images_seen: int) -> None:
+        beta = ema_beta(batch_size, images_seen, self.half_life_kimg, self.rampup)
+        torch._foreach_lerp_(list(self.module.parameters()), list(generator.parameters()), 1.0 - beta)
+
+    @torch.no_grad()
+    def refresh_batchnorm(self, make_batch: Callable[[torch.Generator], tuple], batches: int = 8,
+                          seed: int = 0) -> None:
+        """Re-estimate every batchnorm's running statistics for the averaged weights.
+
+        `make_batch(rng)` returns G's inputs (z, labels) for one batch. The noise comes from a private
+        generator seeded with `seed` and the global RNG is restored afterwards (G's dropout draws from
+        it), so refreshing changes nothing about the training run's random streams.
+        """
+        norms = [m for m in self.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        device = next(self.module.parameters()).device
+        momenta = [m.momentum for m in norms]
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the refresh batches
+            self.module.train()
+            rng = torch.Generator(device=device).manual_seed(seed)
+            for _ in range(batches):
+                self.module(*make_batch(rng))
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        self.module.eval()
+
+    def state_dict(self) -> dict:
+        return self.module.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state)

@@ -1,0 +1,290 @@
+"""The one training loop. Networks differ between presets; this loop does not.
+
+Per step: k discriminator updates on (real, fake) batches in one D call, then one generator
+update through the last fake batch. Losses accumulate on the device and are read every
+`log_every` steps, the loop's only host syncs (plus one per step when adaptive balance is on).
+The loop hands snapshots (generator copy, step, time) to reporting and evaluation; it alone
+decides about checkpoints, best.pt and rollbacks.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from ..batches import DeviceBatches
+from ..config import TrainConfig
+from ..data import load_dataset
+from ..errors import CheckpointError, ConfigError, MiniganError
+from ..models import build_discriminator, build_generator, check_honoured, memory_format, one_hot
+from ..run import checkpoint
+from ..run.folder import RunFolder
+from ..run.lock import RunLock
+from ..run.resume import check_resumable
+from ..runtime import resolve_device
+from ..sampling import TrainedGenerator, sample_latents, save_generator
+from .balance import AdaptiveBalance, check_balance_readable
+from .budget import Clock, budget_reached, target_steps
+from .ema import GeneratorEMA
+from .evaluation import evaluate_snapshot
+from .health import HealthMonitor
+from .losses import D_LOSSES, G_LOSSES
+from .recovery import Recovery
+from .reporting import RunReporter, progress_bar
+from .snapshot import Snapshot
+from .stats import StepStats
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    status: Literal["finished", "interrupted"]
+
+
+def _adam(params, lr: float, config: TrainConfig) -> torch.optim.Adam:
+    # fused Adam: one kernel for all parameters (CPU and CUDA in torch >= 2.4)
+    return torch.optim.Adam(params, lr=lr, betas=(config.beta1, config.beta2), fused=True)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, out: str | Path, *, resume: bool = False,
+                 force: bool = False, progress: bool = True) -> None:
+        check_honoured(config)
+        self.run = RunFolder(out)
+        if resume:
+            check_resumable(self.run.read_config(), config, force)
+        elif checkpoint.list_checkpoints(self.run.checkpoint_dir):
+            raise MiniganError(f"{self.run.path} already holds a run; resume it with "
+                               f"`minigan resume {self.run.path}` or choose another --out")
+        self.config, self.resume, self.show_progress = config, resume, progress
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+
+        data = load_dataset(config.data_dir, "train", dataset=config.dataset, progress=progress)
+        if config.conditional and data.labels is None:
+            raise ConfigError(f"conditional training needs labels, and {data.source} has none")
+        if config.conditional and data.num_classes > config.num_classes:
+            raise ConfigError(f"{data.source} has {data.num_classes} classes but num_classes is "
+                              f"{config.num_classes}; raise --num-classes")
+        self.batches = DeviceBatches(data.images, data.labels, config, self.device)
+
+        layout = memory_format(config)
+        self.G = build_generator(config).to(self.device, memory_format=layout)
+        self.D = build_discriminator(config).to(self.device, memory_format=layout)
+        self.G_ema = (GeneratorEMA(self.G, config.g_ema_kimg, config.g_ema_rampup)
+                      if config.g_ema_kimg else None)
+        self.opt_G = _adam(self.G.parameters(), config.lr_g, config)
+        self.opt_D = _adam(self.D.parameters(), config.lr_d, config)
+        self.d_loss = D_LOSSES[config.d_loss]
+        self.g_loss = G_LOSSES[config.g_loss]
+        if config.balance:
+            check_balance_readable(config.d_loss, self.d_loss.error is not None)
+        self.balance = AdaptiveBalance(config.balance_low, config.balance_high, config.balance_momentum)
+        self.health = HealthMonitor(loss_saturates=self.d_loss.saturates)
+
+        fixed_rng = torch.Generator().manual_seed(config.seed)
+        num_fixed = config.grid_size**2
+        self.fixed_z = sample_latents(num_fixed, config.z_dim, config.z_prior, generator=fixed_rng)
+        self.fixed_y = (one_hot(torch.arange(num_fixed) % config.grid_size % config.num_classes,
+                                config.num_classes) if config.conditional else None)
+
+        self.step = self.batches_seen = 0
+        self.elapsed, self.lr_scale, self.rollbacks = 0.0, 1.0, 0
+        self.stop_requested = False
+        self.stats = StepStats(self.device)
+        self.clock = Clock(0.0, 0)
+        self.recovery = Recovery(self)
+        self._bn_fresh_step = -1
+
+    @property
+    def steps_per_epoch(self) -> float:
+        return self.batches.per_epoch / self.config.d_steps
+
+    # ----------------------------------------------------------------------------- one step
+    def train_step(self) -> None:
+        config, B = self.config, self.config.batch_size
+        pause = self.balance.paused if config.balance else "none"
+        for i in range(config.d_steps):
+            real, y = self.batches.get(self.batches_seen)
+            self.batches_seen += 1
+            z = sample_latents(B, config.z_dim, config.z_prior, self.device)
+            # Only the last fake batch feeds G's update, so only it keeps G's graph.
+            keep_graph = i == config.d_steps - 1 and pause != "g"
+            with torch.set_grad_enabled(keep_graph):
+                fake = self.G(z, y)
+            # (1) D: maximize log D(x) + log(1 - D(G(z))); real and fake in one call (no batchnorm in D)
+            with torch.set_grad_enabled(pause != "d"):
+                logits = self.D(torch.cat([real, fake.detach()]), None if y is None else torch.cat([y, y]))
+                real_logits, fake_logits = logits[:B], logits[B:]
+                loss_d = self.d_loss.loss(real_logits, fake_logits)
+            if pause != "d":
+                self.opt_D.zero_grad(set_to_none=True)
+                loss_d.backward()
+                self.opt_D.step()
+        # (2) G: maximize log D(G(z)) (or the configured G loss), D frozen: no weight gradients for D
+        if pause != "g":
+            self.D.requires_grad_(False)
+            loss_g = self.g_loss(self.D(fake, y))
+            self.opt_G.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_G.step()
+            self.D.requires_grad_(True)
+            if self.G_ema is not None:
+                self.G_ema.update(self.G, B, self.batches_seen * B)
+        else:
+            loss_g = self.g_loss(fake_logits)
+        real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+        self.stats.add(loss_d.detach(), loss_g.detach(), self.d_loss.belief(real_logits).mean(),
+                       self.d_loss.belief(fake_logits).mean(), pause)
+        if config.balance:
+            before = self.balance.paused
+            d_error = float(self.d_loss.error(real_logits, fake_logits))  # the per-step sync
+            if self.balance.update(d_error) != before:
+                self.reporter.event(self.step + 1, "balance", paused=self.balance.paused,
+                                    d_error=self.balance.error)
+
+    @property
+    def sampling_G(self) -> torch.nn.Module:
+        """The generator pictures and samples come from: the EMA copy when there is one."""
+        return self.G if self.G_ema is None else self.G_ema.module
+
+    def _refresh_ema_batchnorm(self) -> None:
+        if self.G_ema is None or self._bn_fresh_step == self.step:
+            return
+        config = self.config
+
+        def batch(rng: torch.Generator) -> tuple:
+            z = sample_latents(config.batch_size, config.z_dim, config.z_prior, self.device, generator=rng)
+            if not config.conditional:
+                return z, None
+            ids = torch.randint(config.num_classes, (config.batch_size,), generator=rng, device=self.device)
+            return z, one_hot(ids, config.num_classes)
+
+        self.G_ema.refresh_batchnorm(batch, seed=config.seed)
+        self._bn_fresh_step = self.step
+
+    def snapshot(self) -> Snapshot:
+        """A frozen copy of the sampling generator, for reporting and evaluation."""
+        self._refresh_ema_batchnorm()
+        generator = TrainedGenerator(self.config, self.sampling_G.state_dict(), self.device, self.step)
+        fixed = generator.generate(self.fixed_z, self.fixed_y).numpy()
+        return Snapshot(self.config, self.step, self.clock.elapsed(), generator, fixed)
+
+    # ----------------------------------------------------------------------------- the loop
+    def _on_signal(self, signum, frame) -> None:
+        self.stop_requested = True
+
+    def fit(self) -> TrainResult:
+        try:
+            with RunLock(self.run.path):
+                return self._fit()
+        except OSError as exc:  # a full disk or a broken folder while writing the run's files
+            raise CheckpointError(
+                f"could not write {exc.filename or self.run.path}: {exc.strerror or exc}; the last "
+                f"checkpoint is intact: free space (or fix the folder) and `minigan resume {self.run.path}`"
+            ) from None
+
+    def _fit(self) -> TrainResult:
+        config, run = self.config, self.run
+        self.reporter = RunReporter(run, config, self.show_progress)
+        if self.resume:
+            self.recovery.resume_latest()
+        elif checkpoint.list_checkpoints(run.checkpoint_dir):  # another run got here first
+            raise MiniganError(f"{run.path} already holds a run; resume it with "
+                               f"`minigan resume {run.path}` or choose another --out")
+        run.write_config(config)
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                handlers[sig] = signal.signal(sig, self._on_signal)
+        sample_every = config.sample_every or max(1, round(self.steps_per_epoch))
+        target = target_steps(config, self.steps_per_epoch)
+        self.clock = Clock(self.elapsed, self.step)
+        self.bar_in_seconds = target is None
+        self.bar = progress_bar(target, self.step, config.time_budget, self.elapsed, self.show_progress)
+        try:
+            while True:
+                if self.stop_requested or budget_reached(config, self.step, target, self.clock):
+                    if self.save_checkpoint(final=True):  # a rollback instead (NaN) trains on
+                        break
+                    continue
+                self.train_step()
+                self.step += 1
+                self._advance_bar()
+                if self.step % config.log_every == 0:
+                    self.log_stats()
+                if self.step % sample_every == 0:
+                    snapshot = self.snapshot()
+                    warning = self.health.check_samples(snapshot.fixed_images, self.step)
+                    self.reporter.progress_grid(snapshot, warning)
+                if self.step % config.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if config.eval_every and self.step % config.eval_every == 0:
+                    with self.clock.excluded():
+                        self.evaluate()
+        finally:
+            self.bar.close()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        self.reporter.finish(self.snapshot())
+        if self.stop_requested:
+            self.reporter.say(f"stopped at step {self.step}; resume with: minigan resume {run.path}")
+            return TrainResult(run.path, self.step, "interrupted")
+        return TrainResult(run.path, self.step, "finished")
+
+    def _advance_bar(self) -> None:
+        if not self.bar_in_seconds:
+            self.bar.update(1)
+        elif (seconds := min(round(self.clock.elapsed()), self.bar.total)) != self.bar.n:
+            self.bar.update(seconds - self.bar.n)
+
+    def log_stats(self) -> None:
+        if not self.stats.count:
+            return
+        seconds, steps = self.clock.take_window(self.step)
+        record = self.stats.record(
+            step=self.step, epoch=self.step / self.steps_per_epoch, seconds=seconds, steps=steps,
+            images_per_step=self.config.d_steps * self.config.batch_size, elapsed=self.clock.elapsed(),
+            lr_scale=self.lr_scale, G=self.G, D=self.D,
+            balance_error=self.balance.error if self.config.balance else None)
+        if record is None:  # a loss became NaN/inf since the last record
+            self.recovery.recover_from_nonfinite()
+            return
+        self.reporter.record(record, self.health.check_record(record), self.bar)
+
+    def save_checkpoint(self, final: bool = False) -> bool:
+        """Save unless a weight or loss went non-finite (a NaN never reaches a checkpoint): then roll
+        back and return False. The final save first logs the last, partial stats window."""
+        if final:
+            self.log_stats()
+        if not self.recovery.weights_finite():
+            self.recovery.recover_from_nonfinite()
+            return False
+        self.elapsed = self.clock.elapsed()
+        self._refresh_ema_batchnorm()
+        checkpoint.save_checkpoint(self.recovery.state_dict(),
+                                   self.run.checkpoint_dir / checkpoint.checkpoint_name(self.step))
+        save_generator(self.sampling_G, self.config, self.step, self.run.generator_path)
+        checkpoint.rotate(self.run.checkpoint_dir, self.config.keep_checkpoints)
+        return True
+
+    def evaluate(self) -> dict:
+        """Score the current generator; best.pt keeps the state with the lowest FID so far."""
+        record = evaluate_snapshot(self.snapshot())
+        history = [r for r in _read_jsonl(self.run.metrics_path) if r.get("step", 0) < self.step]
+        if record["fid"] < self.recovery.best_fid:
+            self.recovery.save_best(record)
+        self.reporter.metrics(history, record, self.recovery.best_fid)
+        return record
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    from ..visual import read_jsonl
+
+    return read_jsonl(path) if path.is_file() else []

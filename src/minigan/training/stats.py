@@ -1,0 +1,56 @@
+"""Per-step training statistics, summed on the device and read once per log interval."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def grad_norm(module: nn.Module) -> float | None:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return None
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+
+
+class StepStats:
+    """Sums of loss_d, loss_g, D's belief on real and on fake samples; paused steps per side."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.sums = torch.zeros(4, device=device)
+        self.count = 0
+        self.paused = {"d": 0, "g": 0}
+
+    def add(self, loss_d: torch.Tensor, loss_g: torch.Tensor, real_belief: torch.Tensor,
+            fake_belief: torch.Tensor, paused: str) -> None:
+        self.sums += torch.stack([loss_d, loss_g, real_belief, fake_belief])
+        self.count += 1
+        if paused in self.paused:
+            self.paused[paused] += 1
+
+    def reset(self) -> None:
+        self.sums.zero_()
+        self.count = 0
+        self.paused = {"d": 0, "g": 0}
+
+    def record(self, *, step: int, epoch: float, seconds: float, steps: int, images_per_step: int,
+               elapsed: float, lr_scale: float, G: nn.Module, D: nn.Module,
+               balance_error: float | None) -> dict | None:
+        """One stats.jsonl record (and a reset), or None when a sum is NaN/inf."""
+        means = (self.sums / max(self.count, 1)).tolist()
+        paused = dict(self.paused)
+        self.reset()
+        if not all(math.isfinite(v) for v in means):
+            return None
+        record = {
+            "step": step, "epoch": round(epoch, 4),
+            "loss_d": means[0], "loss_g": means[1], "d_real": means[2], "d_fake": means[3],
+            "img_per_s": steps * images_per_step / max(seconds, 1e-9),
+            "ms_per_step": 1000 * seconds / max(steps, 1), "elapsed": round(elapsed, 2),
+            "lr_scale": lr_scale, "grad_norm_d": grad_norm(D), "grad_norm_g": grad_norm(G),
+        }
+        if balance_error is not None:
+            record.update(paused_d=paused["d"], paused_g=paused["g"], balance_error=balance_error)
+        return record
