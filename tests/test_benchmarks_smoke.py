@@ -54,17 +54,11 @@ def test_bench_train_writes_table_and_json(mnist_dir, tmp_path):
         timing = result[side]
         assert timing["windows"] == 2 and timing["steps"] >= 2
         assert timing["ms_per_step_min"] <= timing["ms_per_step"] <= timing["ms_per_step_max"]
-    assert result["ratio"] == pytest.approx(result["minigan"]["img_per_s"] / result["reference"]["img_per_s"],
-                                            rel=1e-12)
-    assert result["gflops"] == pytest.approx(
-        result["flops_per_step"] / result["minigan"]["ms_per_step"] / 1e6, rel=1e-12)
     assert result["flops_per_step"] == _minimal_step_flops(16, d_frozen_in_g_phase=True)
     assert result["reference_flops_per_step"] == _minimal_step_flops(16, d_frozen_in_g_phase=False)
     assert result["sample_img_per_s"] > 0 and result["rss_peak_mb_minigan"] > 0
     machine = report["machine"]
     assert machine["threads"] == 1 and machine["matmul_peak"]["n"] == 256
-    assert result["pct_of_peak"] == pytest.approx(
-        100 * result["gflops"] / machine["matmul_peak"]["gflops_best"], rel=1e-12)
 
     lines = done.stdout.splitlines()
     assert lines[0].startswith("| preset | batch | minigan img/s | reference img/s | ratio | ms/step")

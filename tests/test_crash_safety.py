@@ -388,11 +388,9 @@ def test_fuzz_damaged_checkpoint_bytes(tmp_path_factory, data):
         checkpoint.load_checkpoint(path)
     path.with_name(path.name + ".sha256").unlink()
     try:
-        state = checkpoint.load_checkpoint(path)
+        checkpoint.load_checkpoint(path)
     except CheckpointError as exc:
         assert "\n" not in str(exc)
-    else:
-        assert isinstance(state, dict)
 
 
 # ------------------------------------------------------------------ 3. safe loading

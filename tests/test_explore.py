@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from minigan import explore
 from minigan.errors import ConfigError
+from minigan.sampling import clock, explore
 
 
 class FakeGenerator:
@@ -224,7 +224,7 @@ def test_interpolate_rejects_bad_arguments(num_classes, kwargs):
 
 def test_clock_frames_count_easing_and_wrap():
     gen = FakeGenerator()
-    frames = explore.clock_frames(gen, frames_per_digit=4, seed=9)
+    frames = clock.clock_frames(gen, frames_per_digit=4, seed=9)
     assert len(frames) == 40
     assert all(f.shape == (28, 28) and f.dtype == np.uint8 for f in frames)
     z, labels = gen.inputs()
@@ -241,14 +241,14 @@ def test_clock_frames_count_easing_and_wrap():
 
 def test_clock_frames_custom_digits_and_validation():
     gen = FakeGenerator()
-    frames = explore.clock_frames(gen, frames_per_digit=2, digits=[3, 1, 4])
+    frames = clock.clock_frames(gen, frames_per_digit=2, digits=[3, 1, 4])
     _, labels = gen.inputs()
     assert len(frames) == 6
     torch.testing.assert_close(labels[[0, 2, 4]], _eye(3, 1, 4))
     torch.testing.assert_close(labels[5], 0.5 * _eye(4)[0] + 0.5 * _eye(3)[0])
     for kwargs in ({"digits": []}, {"digits": [11]}, {"frames_per_digit": 0}):
         with pytest.raises(ConfigError):
-            explore.clock_frames(gen, **kwargs)
+            clock.clock_frames(gen, **kwargs)
 
 
 def _face_digits(frame: np.ndarray) -> list[np.ndarray]:
@@ -262,7 +262,7 @@ def _face_digits(frame: np.ndarray) -> list[np.ndarray]:
 )
 def test_clock_face_turns_over_to_next_minute(time, now, nxt):
     gen = FakeGenerator()
-    frames = explore.clock_face_frames(gen, time, frames=3, seed=4)
+    frames = clock.clock_face_frames(gen, time, frames=3, seed=4)
     assert len(frames) == 3 and all(f.shape == (28, 125) for f in frames)
     z, labels = gen.inputs()
     torch.testing.assert_close(z, gen.latents(1, 4).expand(12, -1))
@@ -279,7 +279,7 @@ def test_clock_face_turns_over_to_next_minute(time, now, nxt):
 
 
 def test_clock_face_keeps_unchanged_digits_still():
-    frames = explore.clock_face_frames(FakeGenerator(), "12:34", frames=5)
+    frames = clock.clock_face_frames(FakeGenerator(), "12:34", frames=5)
     for p in range(3):
         assert all(np.array_equal(_face_digits(f)[p], _face_digits(frames[0])[p]) for f in frames)
     assert not np.array_equal(_face_digits(frames[0])[3], _face_digits(frames[-1])[3])
@@ -288,7 +288,7 @@ def test_clock_face_keeps_unchanged_digits_still():
 @pytest.mark.parametrize("time", ["24:00", "9:59", "12:60", "ab:cd", "12:345", 1234])
 def test_clock_face_rejects_bad_time(time):
     with pytest.raises(ConfigError, match="HH:MM"):
-        explore.clock_face_frames(FakeGenerator(), time)
+        clock.clock_face_frames(FakeGenerator(), time)
 
 
 # ---- amplitude sweep / latent grid -------------------------------------------------------
@@ -355,10 +355,10 @@ def test_save_wrappers_write_grids_with_the_right_layout(tmp_path):
 
 
 def test_save_clock_gif_frames_and_timing(tmp_path):
-    path = explore.save_clock(FakeGenerator(), tmp_path / "clock.gif", fps=20, frames_per_digit=4)
+    path = clock.save_clock(FakeGenerator(), tmp_path / "clock.gif", fps=20, frames_per_digit=4)
     with Image.open(path) as im:
         assert im.n_frames == 40 and im.size == (112, 112) and im.info["duration"] == 50
-    path = explore.save_clock(
+    path = clock.save_clock(
         FakeGenerator(), tmp_path / "face.gif", frames_per_digit=3, time_hhmm="23:59", scale=1
     )
     with Image.open(path) as im:
@@ -367,8 +367,8 @@ def test_save_clock_gif_frames_and_timing(tmp_path):
 
 def test_save_clock_rejects_other_formats_and_explains_missing_video_extra(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"\.gif or \.mp4"):
-        explore.save_clock(FakeGenerator(), tmp_path / "clock.png", frames_per_digit=2)
+        clock.save_clock(FakeGenerator(), tmp_path / "clock.png", frames_per_digit=2)
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
     with pytest.raises(ConfigError, match=r"minigan\[video\]"):
-        explore.save_clock(FakeGenerator(), tmp_path / "clock.mp4", frames_per_digit=2)
+        clock.save_clock(FakeGenerator(), tmp_path / "clock.mp4", frames_per_digit=2)
     assert list(tmp_path.iterdir()) == []

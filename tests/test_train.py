@@ -77,7 +77,13 @@ def test_budget_by_epochs_and_time(mnist_dir, tmp_path):
     tiny_epoch = _train(mnist_dir, tmp_path / "e", steps=None, epochs=0.0005)  # 60000/16 * 0.0005 -> 2 steps
     assert tiny_epoch.step == 2
     timed = _train(mnist_dir, tmp_path / "t", time_budget=1.0)
-    assert timed.status == "finished" and timed.step > 0
+    first = _weights(timed.run_dir)
+    assert timed.status == "finished" and first["elapsed"] >= 1.0
+    # budgets are totals for the run: the same budget again trains nothing, a larger one trains on
+    again = minigan.resume(timed.run_dir, time_budget=1.0, progress=False)
+    assert again.step == timed.step
+    longer = minigan.resume(timed.run_dir, time_budget=2.0, progress=False)
+    assert longer.step > timed.step and _weights(timed.run_dir)["elapsed"] >= 2.0
 
 
 def test_existing_run_is_not_overwritten(mnist_dir, tmp_path):

@@ -245,10 +245,10 @@ def _cmd_interpolate(args) -> int:
 
 
 def _cmd_clock(args) -> int:
-    from .sampling import explore, load_generator
+    from .sampling import clock, load_generator
 
     gen = load_generator(args.run)
-    path = explore.save_clock(gen, args.out, fps=args.fps, frames_per_digit=args.frames_per_digit,
+    path = clock.save_clock(gen, args.out, fps=args.fps, frames_per_digit=args.frames_per_digit,
                               seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale)
     print(f"wrote {path}")
     return 0

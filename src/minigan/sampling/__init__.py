@@ -1,7 +1,8 @@
 """Trained generators: loading, reproducible samples, the .npz format (generator.py), and the tools
-that play with them: class grids, interpolation, the digit clock, amplitude sweeps (explore.py)."""
+that play with them: class grids, interpolation, amplitude sweeps (explore.py), the digit clock
+(clock.py)."""
 
-from . import explore
+from . import clock, explore
 from .generator import (
     TrainedGenerator,
     crop_padding,
@@ -12,4 +13,4 @@ from .generator import (
 )
 
 __all__ = ["TrainedGenerator", "crop_padding", "load_generator", "sample_latents", "save_generator",
-           "save_samples", "explore"]
+           "save_samples", "explore", "clock"]

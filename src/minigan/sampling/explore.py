@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -190,82 +189,6 @@ def _digit_list(gen: GeneratorLike, digits: Iterable[int]) -> list[int]:
     return out
 
 
-def clock_frames(
-    gen: GeneratorLike,
-    *,
-    frames_per_digit: int = 60,
-    seed: int = 0,
-    digits: Iterable[int] = range(10),
-) -> list[np.ndarray]:
-    """len(digits) * frames_per_digit frames (H, W), cross-fading d0 -> d1 -> ... -> d0.
-
-    Frame k * frames_per_digit shows digits[k] exactly; the label weight follows cosine easing and
-    the noise is fixed, so only the class changes. The last frame leads back into the first: loops.
-    """
-    _require_conditional(gen, "clock_frames")
-    frames_per_digit = _check_int(frames_per_digit, "frames_per_digit", 1)
-    sequence = _digit_list(gen, digits)
-    z = gen.latents(1, seed)
-    w = ease_cosine(torch.arange(frames_per_digit, dtype=torch.float64) / frames_per_digit)
-    onehot = _one_hot(sequence + sequence[:1], gen.num_classes, z.device)
-    labels = torch.cat([lerp(onehot[k], onehot[k + 1], w) for k in range(len(sequence))])
-    images = _generate(gen, z.repeat(labels.shape[0], 1), labels)
-    return list(images)
-
-
-_HHMM = re.compile(r"(\d{2}):(\d{2})")
-
-
-def _parse_hhmm(time_hhmm: str) -> tuple[int, int]:
-    match = _HHMM.fullmatch(time_hhmm) if isinstance(time_hhmm, str) else None
-    if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ConfigError(
-            f"time must be 'HH:MM' on a 24-hour clock (e.g. '09:59'), got {time_hhmm!r}"
-        )
-    return int(match[1]), int(match[2])
-
-
-def _clock_digits(minutes: int) -> list[int]:
-    h, m = divmod(minutes % (24 * 60), 60)
-    return [h // 10, h % 10, m // 10, m % 10]
-
-
-def _clock_face(digits: np.ndarray) -> np.ndarray:
-    """(4, H, W) -> (H, 4W + 2 gap + colon): HH:MM with a small gap in each pair, a drawn colon."""
-    _, h, w = digits.shape
-    gap, colon_w, dot = max(1, w // 14), max(3, w // 3), max(1, round(h / 9))
-    colon = np.zeros((h, colon_w), np.uint8)
-    x = (colon_w - dot) // 2
-    for center in (h / 3, 2 * h / 3):
-        y = round(center - dot / 2)
-        colon[y : y + dot, x : x + dot] = 255
-    space = np.zeros((h, gap), np.uint8)
-    return np.concatenate([digits[0], space, digits[1], colon, digits[2], space, digits[3]], 1)
-
-
-def clock_face_frames(
-    gen: GeneratorLike, time_hhmm: str, *, frames: int = 60, seed: int = 0
-) -> list[np.ndarray]:
-    """``frames`` pictures of the clock face going from ``time_hhmm`` to the next minute.
-
-    The first frame shows HH:MM, the last the next minute (23:59 -> 00:00); changed digits
-    cross-fade with cosine easing, all four positions share one noise vector (one handwriting).
-    """
-    _require_conditional(gen, "clock_face_frames")
-    if gen.num_classes < 10:
-        raise ConfigError(f"a clock needs 10 digit classes, this generator has {gen.num_classes}")
-    frames = _check_int(frames, "frames", 1)
-    h, m = _parse_hhmm(time_hhmm)
-    now, nxt = _clock_digits(60 * h + m), _clock_digits(60 * h + m + 1)
-    z = gen.latents(1, seed)
-    t = torch.arange(frames, dtype=torch.float64) / max(frames - 1, 1)
-    a = _one_hot(now, gen.num_classes, z.device)  # (4, C)
-    b = _one_hot(nxt, gen.num_classes, z.device)
-    labels = lerp(a, b, ease_cosine(t)).reshape(frames * 4, -1)  # (frames * 4, C)
-    images = _generate(gen, z.repeat(frames * 4, 1), labels)
-    return [_clock_face(images[4 * f : 4 * f + 4]) for f in range(frames)]
-
-
 def amplitude_sweep(
     gen: GeneratorLike,
     digit: int,
@@ -385,28 +308,3 @@ def save_latent_grid(
     """No padding: the manifold reads as one continuous picture."""
     images = latent_grid(gen, size=size, span=span, label=label)
     return visual.save_grid(images, path, nrow=size, padding=0, scale=scale)
-
-
-def save_clock(
-    gen: GeneratorLike,
-    path: PathLike,
-    fps: float = 30,
-    frames_per_digit: int = 60,
-    seed: int = 0,
-    time_hhmm: str | None = None,
-    scale: int = 4,
-) -> Path:
-    """The digit clock (or, with ``time_hhmm``, the HH:MM face turning over) as .gif or .mp4.
-
-    With ``time_hhmm`` the animation has ``frames_per_digit`` frames in all.
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix not in (".gif", ".mp4"):
-        raise ConfigError(f"clock path must end in .gif or .mp4, got {str(path)!r}")
-    if time_hhmm is None:
-        frames = clock_frames(gen, frames_per_digit=frames_per_digit, seed=seed)
-    else:
-        frames = clock_face_frames(gen, time_hhmm, frames=frames_per_digit, seed=seed)
-    if suffix == ".mp4":
-        return visual.save_video(frames, path, fps=fps, scale=scale)
-    return visual.save_gif(frames, path, fps=fps, scale=scale)

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 
 from ..errors import CheckpointError, MiniganError
 from ..run import checkpoint
 from .health import all_finite
-
-if TYPE_CHECKING:
-    from .loop import Trainer
 
 MAX_ROLLBACKS = 3
 
@@ -29,7 +26,9 @@ class TrainingDiverged(MiniganError):
 
 
 class Recovery:
-    def __init__(self, trainer: Trainer) -> None:
+    """The Trainer's persistence: it reads and restores the state of the Trainer that owns it."""
+
+    def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
         self.best_fid = math.inf
 
