@@ -41,6 +41,7 @@ sys.path.insert(1, str(HERE.parent / "src"))
 import reference  # noqa: E402
 
 from minigan.presets import get_config  # noqa: E402
+from minigan.runtime import configure_process  # noqa: E402
 from minigan.sampling import TrainedGenerator  # noqa: E402
 from minigan.training import Trainer  # noqa: E402
 
@@ -153,7 +154,7 @@ def sampling_rate(trainer: Trainer, num: int, seconds: float) -> float:
 
 
 def bench_preset(preset: str, args: argparse.Namespace) -> dict:
-    torch.set_num_threads(args.threads)
+    configure_process(args.threads)  # as `minigan train` does: threads and the allocator
     sync = sync_for(args.device)
     with tempfile.TemporaryDirectory(prefix="minigan-bench-") as out:
         say(f"[{preset}] minigan: building, warming up, counting FLOPs, sampling")

@@ -2,7 +2,8 @@
 
 The point is a fair baseline for bench_train.py. Each reference trains the SAME recipe as the
 minigan preset of the same name (layer sizes, activations, losses, batch size, optimiser
-settings), but in the plain tutorial style and independent of minigan's code:
+settings; the numbers are read from the preset, `recipe()`), but in the plain tutorial style and
+independent of minigan's training code:
 
 - a torch DataLoader over a TensorDataset of float images, shuffle=True (epochs restart it);
 - `nn.Sequential` networks defined here, sigmoid + `nn.BCELoss` (or BCEWithLogits where the
@@ -25,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from minigan.presets import get_config
 
 PRESETS = ("minimal", "vanilla", "mlp4", "dcgan", "cgan")
 
@@ -101,8 +104,10 @@ class CGANGenerator(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(2 + 10, 7 * 7 * 64), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-            nn.ConvTranspose2d(64, 32, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
+            nn.Linear(2 + 10, 7 * 7 * 64), nn.BatchNorm1d(7 * 7 * 64), nn.ReLU(),
+            nn.Unflatten(1, (64, 7, 7)),
+            nn.ConvTranspose2d(64, 32, 5, stride=2, padding=2, output_padding=1), nn.BatchNorm2d(32),
+            nn.ReLU(),
             nn.ConvTranspose2d(32, 1, 5, stride=2, padding=2, output_padding=1), nn.Sigmoid(),
         )
 
@@ -141,14 +146,24 @@ class Recipe:
     balance: tuple[float, float, float] | None = None  # (low, high, momentum) of the pause rule
 
 
-RECIPES = {
-    "minimal": Recipe(minimal_nets, 16, 1e-3, (0.9, 0.999), 10, uniform_z=True, logits=True),
-    "vanilla": Recipe(vanilla_nets, 128, 1e-3, (0.9, 0.999), 100),
-    "mlp4": Recipe(mlp4_nets, 64, 2e-4, (0.5, 0.999), 100, tanh=True),
-    "dcgan": Recipe(dcgan_nets, 200, 2e-4, (0.05, 0.999), 100, tanh=True, image="32"),
-    "cgan": Recipe(lambda: (CGANGenerator(), CGANDiscriminator()), 10, 1e-4, (0.9, 0.999), 2,
-                   image="28", conditional=True, balance=(0.3, 0.8, 0.9)),
-}
+NETS = {"minimal": minimal_nets, "vanilla": vanilla_nets, "mlp4": mlp4_nets, "dcgan": dcgan_nets,
+        "cgan": lambda: (CGANGenerator(), CGANDiscriminator())}
+# How each notebook feeds its nets: flat vectors or images; which D ends in a logit.
+LAYOUT = {"minimal": ("flat", True), "vanilla": ("flat", False), "mlp4": ("flat", False),
+          "dcgan": ("32", False), "cgan": ("28", False)}
+
+
+def recipe(name: str) -> Recipe:
+    """The reference's numbers come from the preset itself, so the two cannot drift apart."""
+    c = get_config(name)
+    image, logits = LAYOUT[name]
+    return Recipe(NETS[name], c.batch_size, c.lr_d, (c.beta1, c.beta2), c.z_dim,
+                  uniform_z=c.z_prior == "uniform", tanh=c.g_output == "tanh", image=image, logits=logits,
+                  conditional=c.conditional,
+                  balance=(c.balance_low, c.balance_high, c.balance_momentum) if c.balance else None)
+
+
+RECIPES = {name: recipe(name) for name in PRESETS}
 
 
 @dataclass
