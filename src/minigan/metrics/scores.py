@@ -101,17 +101,6 @@ def kth_nn_distances(
     return tuple(nearest[:, k] for k in ks)
 
 
-def _ball_hits(
-    queries: torch.Tensor, centers: torch.Tensor, radii: torch.Tensor, chunk_size: int
-) -> torch.Tensor:
-    """For each query (Q,), how many balls B(center_i, radius_i) contain it."""
-    hits = []
-    for start in range(0, len(queries), chunk_size):
-        d = torch.cdist(queries[start : start + chunk_size], centers)  # (chunk, C)
-        hits.append((d <= radii[None, :]).sum(dim=1))
-    return torch.cat(hits)
-
-
 def precision_recall(
     real_feats: ArrayLike,
     fake_feats: ArrayLike,
@@ -127,13 +116,9 @@ def precision_recall(
     the fake manifold (diversity). Use equally sized sets; ``real_radii`` may be passed in to
     reuse ``kth_nn_distance(real_feats, k)``.
     """
-    real, fake = _pair(real_feats, fake_feats)
-    if real_radii is None:
-        real_radii = kth_nn_distance(real, k, chunk_size)
-    fake_radii = kth_nn_distance(fake, k, chunk_size)
-    precision = (_ball_hits(fake, real, real_radii.to(real.dtype), chunk_size) > 0).double().mean()
-    recall = (_ball_hits(real, fake, fake_radii, chunk_size) > 0).double().mean()
-    return precision.item(), recall.item()
+    found = prdc(real_feats, fake_feats, k, k, real_radii_pr=real_radii, real_radii_dc=real_radii,
+                 chunk_size=chunk_size)
+    return found["precision"], found["recall"]
 
 
 def density_coverage(
@@ -151,17 +136,9 @@ def density_coverage(
     number of real balls containing a fake, divided by k (about 1 for real data, can exceed 1).
     Coverage: share of real balls that contain at least one fake.
     """
-    real, fake = _pair(real_feats, fake_feats)
-    if real_radii is None:
-        real_radii = kth_nn_distance(real, k, chunk_size)
-    radii = real_radii.to(real.dtype)
-    density = _ball_hits(fake, real, radii, chunk_size).double().sum() / (k * len(fake))
-    covered = []
-    for start in range(0, len(real), chunk_size):
-        d = torch.cdist(real[start : start + chunk_size], fake)  # (chunk, M)
-        covered.append(d.min(dim=1).values <= radii[start : start + chunk_size])
-    coverage = torch.cat(covered).double().mean()
-    return density.item(), coverage.item()
+    found = prdc(real_feats, fake_feats, k, k, real_radii_pr=real_radii, real_radii_dc=real_radii,
+                 chunk_size=chunk_size)
+    return found["density"], found["coverage"]
 
 
 def prdc(
@@ -174,9 +151,9 @@ def prdc(
     real_radii_dc: torch.Tensor | None = None,
     chunk_size: int = 1000,
 ) -> dict[str, float]:
-    """Precision, recall (k = ``k_pr``), density and coverage (k = ``k_dc``) in three chunked
-    passes over the distance matrices instead of five; same values as ``precision_recall``
-    and ``density_coverage``. The real radii may be passed in (they are fixed per real set).
+    """Precision, recall (k = ``k_pr``), density and coverage (k = ``k_dc``): the one k-NN
+    computation behind all four, in three chunked passes over the distance matrices. The real
+    radii may be passed in (they are fixed per real set).
     """
     real, fake = _pair(real_feats, fake_feats)
     r_pr = kth_nn_distance(real, k_pr, chunk_size) if real_radii_pr is None else real_radii_pr
