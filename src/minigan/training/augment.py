@@ -158,12 +158,12 @@ class DiffAugment:
 def translate(x: Tensor, shift: Tensor, fill: float) -> Tensor:
     """out[b, :, i, j] = x[b, :, i - shift[b, 0], j - shift[b, 1]], `fill` where that is outside."""
     B, C, H, W = x.shape
-    padded = F.pad(x, (1, 1, 1, 1), value=fill)  # (B, C, H+2, W+2): row/col 0 and H+1 are fill
+    padded = F.pad(x, (1, 1, 1, 1), value=fill)  # (B, C, H+2, W+2): rows/cols 0 and H+1/W+1 are fill
     rows = (torch.arange(H, device=x.device) - shift[:, :1] + 1).clamp_(0, H + 1)  # (B, H) in padded
     cols = (torch.arange(W, device=x.device) - shift[:, 1:] + 1).clamp_(0, W + 1)  # (B, W)
-    batch = torch.arange(B, device=x.device)[:, None, None]
-    out = padded[batch, :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
-    return out.permute(0, 3, 1, 2)  # (B, C, H, W), channels_last strides
+    # one gather over the flattened padded image: half the time of advanced indexing on CPU
+    source = (rows[:, :, None] * (W + 2) + cols[:, None, :]).view(B, 1, H * W).expand(B, C, H * W)
+    return padded.reshape(B, C, (H + 2) * (W + 2)).gather(2, source).view(B, C, H, W)
 
 
 def cutout(x: Tensor, corner: Tensor, size: tuple[int, int], applied: Tensor, fill: float) -> Tensor:
@@ -171,10 +171,11 @@ def cutout(x: Tensor, corner: Tensor, size: tuple[int, int], applied: Tensor, fi
     H, W = x.shape[2:]
     rows, cols = torch.arange(H, device=x.device), torch.arange(W, device=x.device)
     top, left = corner[:, :1], corner[:, 1:]
-    in_rows = (rows >= top) & (rows < top + size[0])  # (B, H)
-    in_cols = (cols >= left) & (cols < left + size[1])  # (B, W)
-    inside = in_rows[:, :, None] & in_cols[:, None, :] & applied[:, None, None]  # (B, H, W)
-    return x.masked_fill(inside[:, None], fill)
+    in_rows = ((rows >= top) & (rows < top + size[0]) & applied[:, None]).to(x.dtype)  # (B, H)
+    in_cols = ((cols >= left) & (cols < left + size[1])).to(x.dtype)  # (B, W)
+    inside = in_rows[:, None, :, None] * in_cols[:, None, None, :]  # (B, 1, H, W): 1 in the square
+    # lerp is exact at weights 0 and 1, and ~2x cheaper than masked_fill with a broadcast bool mask
+    return torch.lerp(x, torch.full((), fill, dtype=x.dtype, device=x.device), inside)
 
 
 class AdaptiveAugmentP:
