@@ -3,6 +3,11 @@ DiffAugment against per-image reference transforms, ADA's p rule, spectral norm,
 
 import json
 import math
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -428,3 +433,26 @@ def test_minibatch_stddev_rejects_groups_that_do_not_tile_the_batch():
         with pytest.raises(ConfigError):
             check_mbstd_group(batch, group)
     check_mbstd_group(64, 4)
+
+
+# ---------------------------------------------------------------------------------- benchmark
+@pytest.mark.slow
+def test_bench_stabilisers_runs_and_reports_paired_ratios(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "bench.json"
+    command = [sys.executable, str(repo / "benchmarks" / "bench_stabilisers.py"), "--windows", "3",
+               "--window-steps", "3", "--reg-interval", "2", "--json", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(repo / "src")})
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert result["steps_per_window"] == 4  # rounded to whole reg intervals
+    sides = ["d_plain", "d_aug", "d_r1", "d_stab", "step_plain", "step_stab"]
+    assert list(result["windows"]) == sides and all(len(w) == 3 for w in result["windows"].values())
+    for name, plain in (("d_stab", "d_plain"), ("step_stab", "step_plain")):
+        pairs = zip(result["windows"][name], result["windows"][plain], strict=True)
+        assert result["ratios"][name] == statistics.median(a / b for a, b in pairs)
+    rows = done.stdout.splitlines()
+    assert rows[0].startswith("| side | ms/step")
+    assert [row.split("|")[1].strip() for row in rows[2:8]] == sides
+    assert f"{result['ratios']['d_stab']:.2f}x" in rows[5]
