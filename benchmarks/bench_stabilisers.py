@@ -36,13 +36,13 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from minigan.config import get_config  # noqa: E402
 from minigan.fileio import atomic_write_text  # noqa: E402
-from minigan.losses import d_bce, g_nonsaturating  # noqa: E402
 from minigan.models import build_discriminator, build_generator  # noqa: E402
+from minigan.presets import get_config  # noqa: E402
+from minigan.runtime import keep_freed_memory_mapped  # noqa: E402
 from minigan.sampling import sample_latents  # noqa: E402
-from minigan.train import keep_freed_memory_mapped  # noqa: E402
 from minigan.training.augment import DiffAugment  # noqa: E402
+from minigan.training.losses import d_bce, g_nonsaturating  # noqa: E402
 from minigan.training.penalties import LazyRegulariser  # noqa: E402
 
 Step = Callable[[], None]

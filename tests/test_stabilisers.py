@@ -14,7 +14,6 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from minigan.config import get_config
 from minigan.errors import ConfigError
 from minigan.models import build_discriminator, build_generator
 from minigan.models.stabilisers import (
@@ -25,6 +24,7 @@ from minigan.models.stabilisers import (
     has_spectral_norm,
     weight_matrix_dim,
 )
+from minigan.presets import get_config
 from minigan.training.augment import AdaptiveAugmentP, DiffAugment, parse_policy
 from minigan.training.penalties import (
     LazyRegulariser,
