@@ -235,7 +235,7 @@ def test_ema_batchnorm_statistics_belong_to_the_averaged_weights(mnist_dir, tmp_
     handle = ema.net[0].register_forward_hook(lambda m, i, out: captured.append(out.detach()))
     trainer._bn_fresh_step = -1
     rng_before = torch.get_rng_state()
-    trainer._refresh_ema_batchnorm()
+    trainer._refresh_ema_statistics()
     handle.remove()
     assert torch.equal(torch.get_rng_state(), rng_before)  # the training RNG stream is untouched
     # what the refresh fed through the averaged weights, batch by batch: a cumulative average

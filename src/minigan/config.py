@@ -27,8 +27,9 @@ ZPrior = Literal["normal", "uniform"]
 Activation = Literal["relu", "leaky_relu"]
 OutputActivation = Literal["sigmoid", "tanh"]
 Init = Literal["default", "lecun_normal"]
-DLoss = Literal["bce", "hinge", "lsgan"]
-GLoss = Literal["nonsaturating", "minimax", "hinge", "lsgan"]
+DLoss = Literal["bce", "hinge", "lsgan", "wgan"]
+GLoss = Literal["nonsaturating", "minimax", "hinge", "lsgan", "wgan"]
+AugmentOp = Literal["translation", "cutout", "brightness", "contrast"]
 OnNan = Literal["abort", "rollback"]
 
 
@@ -71,6 +72,19 @@ class TrainConfig:
     d_steps: int = 1  # k: discriminator steps per generator step
     g_ema_kimg: float = 0.0  # half-life of G's weight EMA in thousands of images (0 = no EMA)
     g_ema_rampup: float = 0.05  # the EMA half-life is at most this times the images seen (0 = no ramp-up)
+
+    # Stabilisers: each works with every architecture and loss, and they compose.
+    r1_gamma: float = 0.0  # R1 penalty on reals, gamma/2 E|grad D(x)|^2 (Mescheder et al. 2018); 0 = off
+    r2_gamma: float = 0.0  # the same penalty on generated images; 0 = off
+    reg_interval: int = 16  # D steps between R1/R2 phases, each scaled by it (lazy, StyleGAN2); 1 = always
+    gp_lambda: float = 0.0  # WGAN-GP weight at real/fake interpolates (Gulrajani et al.: 10); 0 = off
+    spectral_norm_d: bool = False  # spectral normalisation of every D layer (Miyato et al. 2018)
+    spectral_norm_g: bool = False  # spectral normalisation of every G layer
+    augment: str = ""  # differentiable augmentation before D, e.g. translation,cutout; "" = off
+    augment_p: float = 1.0  # probability per image and transform (with --ada-target: where p starts)
+    ada_target: float = 0.0  # adapt the probability to keep E[sign D(real)] at this (ADA: 0.6); 0 = fixed
+    ada_kimg: float = 100.0  # thousands of images over which ADA can move the probability from 0 to 1
+    mbstd_group: int = 0  # minibatch standard deviation layer in D over groups of this many; 0 = off
 
     # Adaptive balance: pause whichever side is winning (running D error outside [low, high]).
     balance: bool = False  # pause D when it is winning, G when it is losing (the cgan recipe's rule)
@@ -203,9 +217,10 @@ def coerce_field(name: str, value: Any) -> Any:
 
 
 _POSITIVE = ("z_dim", "batch_size", "d_steps", "lr_g", "lr_d", "log_every", "checkpoint_every",
-             "keep_checkpoints", "grid_size", "num_classes", "eval_num", "image_size")
+             "keep_checkpoints", "grid_size", "num_classes", "eval_num", "image_size", "reg_interval",
+             "ada_kimg")
 _NON_NEGATIVE = ("leaky_slope", "sample_every", "eval_every", "threads", "seed", "pad", "g_ema_kimg",
-                 "g_ema_rampup")
+                 "g_ema_rampup", "r1_gamma", "r2_gamma", "gp_lambda", "mbstd_group")
 _BUDGETS = ("steps", "epochs", "time_budget")
 
 
@@ -245,6 +260,7 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError("beta1 and beta2 must be in [0, 1)")
     if config.data_size <= 0:
         raise ConfigError(f"pad={config.pad} leaves no image inside image_size={config.image_size}")
+    validate_stabilisers(config)
     if not 0.0 <= config.balance_low < config.balance_high:
         raise ConfigError("balance_low must be >= 0 and below balance_high")
     if not 0.0 <= config.balance_momentum < 1.0:
@@ -252,6 +268,41 @@ def validate(config: TrainConfig) -> TrainConfig:
     if not (config.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", config.device)):
         raise ConfigError(f"device={config.device!r}: use auto, cpu, cuda or cuda:N")
     return config
+
+
+def augment_ops(policy: str) -> tuple[AugmentOp, ...]:
+    """'translation,cutout' -> ('translation', 'cutout'), in the order given; '' or 'none' -> ()."""
+    names = tuple(name.strip() for name in policy.split(",") if name.strip())
+    if names == ("none",):
+        return ()
+    allowed = typing.get_args(AugmentOp)
+    if unknown := [name for name in names if name not in allowed]:
+        raise ConfigError(f"unknown augmentation {', '.join(unknown)}; use a comma-separated list of: "
+                          f"{', '.join(allowed)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"augmentation policy {policy!r} names a transform twice")
+    return names
+
+
+def validate_stabilisers(config: TrainConfig) -> None:
+    augment_ops(config.augment)
+    if not 0.0 <= config.augment_p <= 1.0:
+        raise ConfigError(f"augment_p must be in [0, 1], got {config.augment_p}")
+    if config.ada_target and not config.augment:
+        raise ConfigError("--ada-target adapts the augmentation probability: add --augment, e.g. "
+                          "--augment translation,cutout")
+    if not 0.0 <= config.ada_target < 1.0:
+        raise ConfigError(f"ada_target must be in (0, 1) (0 = off), got {config.ada_target}")
+    if config.ada_target and config.d_loss == "wgan":
+        raise ConfigError("--ada-target reads D's outputs as real/fake verdicts, which a Wasserstein critic "
+                          "does not give: use a fixed --augment-p with --d-loss wgan")
+    if config.d_loss == "wgan" and not (config.gp_lambda or config.spectral_norm_d):
+        raise ConfigError("--d-loss wgan needs a Lipschitz critic: add --gp-lambda 10 or --spectral-norm-d")
+    if (config.d_loss == "wgan") != (config.g_loss == "wgan"):
+        raise ConfigError("--d-loss wgan and --g-loss wgan go together: set both or neither")
+    if config.mbstd_group == 1 or (config.mbstd_group and config.batch_size % config.mbstd_group):
+        raise ConfigError(f"mbstd_group must be >= 2 and divide batch_size {config.batch_size} (groups never "
+                          f"mix real and fake), got {config.mbstd_group}")
 
 
 def config_fields() -> list[dataclasses.Field]:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .layers import UpsampleConv2d
+from .stabilisers import MinibatchStdDev
 
 
 class Generator(nn.Module):
@@ -48,6 +49,11 @@ class Discriminator(nn.Module):
         self.body: nn.Module = nn.Flatten()
         self.head: nn.Module = nn.Identity()
         self.projection: nn.Module | None = None
+
+    @staticmethod
+    def stddev_layer(group_size: int) -> list[nn.Module]:
+        """[MinibatchStdDev] when group_size > 0 (it adds one feature map / feature), else []."""
+        return [MinibatchStdDev(group_size)] if group_size else []
 
     def add_label_projection(self, feature_dim: int, enabled: bool = True) -> None:
         if self.num_classes and enabled:

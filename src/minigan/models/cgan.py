@@ -34,12 +34,14 @@ class CGANDiscriminator(Discriminator):
         self.body = nn.Sequential(
             nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 14, 14)
             nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, 64, 7, 7)
-            nn.Flatten(),  # (B, 3136)
+            *self.stddev_layer(config.mbstd_group),  # (B, 64 [+1], 7, 7)
+            nn.Flatten(),  # (B, 3136 [+49])
         )
+        features = 7 * 7 * (64 + bool(config.mbstd_group))
         self.head = nn.Sequential(
-            nn.Linear(7 * 7 * 64 + classes, 1024),
+            nn.Linear(features + classes, 1024),
             nn.ReLU(),
             Dropout(config.d_dropout),
             nn.Linear(1024, 1),
         )
-        self.add_label_projection(7 * 7 * 64, config.label_projection)
+        self.add_label_projection(features, config.label_projection)

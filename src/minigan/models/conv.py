@@ -48,7 +48,9 @@ class ConvDiscriminator(Discriminator):
             nn.Conv2d(c14, c7, 4, stride=2, padding=1),  # (B, c7, S/4, S/4)
             activation(act, slope),
             Dropout(drop),
+            *self.stddev_layer(config.mbstd_group),  # (B, c7 [+1], S/4, S/4)
             nn.Flatten(),
         )
-        self.head = nn.Linear(c7 * s4 * s4 + classes, 1)
-        self.add_label_projection(c7 * s4 * s4, config.label_projection)
+        features = (c7 + bool(config.mbstd_group)) * s4 * s4
+        self.head = nn.Linear(features + classes, 1)
+        self.add_label_projection(features, config.label_projection)

@@ -43,7 +43,9 @@ class DCGANDiscriminator(Discriminator):
             nn.Conv2d(8, 64, 5, stride=2, padding=2),  # (B, 64, S/4, S/4)
             nn.LeakyReLU(slope),
             Dropout(drop),
-            nn.Flatten(),  # (B, 64 * S/4 * S/4)
+            *self.stddev_layer(config.mbstd_group),  # (B, 64 [+1], S/4, S/4)
+            nn.Flatten(),  # (B, 64 [+1] * S/4 * S/4)
         )
-        self.head = nn.Linear(64 * s4 * s4 + classes, 1)
-        self.add_label_projection(64 * s4 * s4, config.label_projection)
+        features = (64 + bool(config.mbstd_group)) * s4 * s4
+        self.head = nn.Linear(features + classes, 1)
+        self.add_label_projection(features, config.label_projection)

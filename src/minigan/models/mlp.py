@@ -39,6 +39,7 @@ class MLPDiscriminator(Discriminator):
         widths = [config.image_size**2 + classes, *config.d_hidden]
         self.head = nn.Sequential(
             *_stack(widths, config.d_activation, config.leaky_slope, config.d_dropout),
-            nn.Linear(widths[-1], 1),
+            *self.stddev_layer(config.mbstd_group),  # (B, width [+1])
+            nn.Linear(widths[-1] + bool(config.mbstd_group), 1),
         )
         self.add_label_projection(config.image_size**2, config.label_projection)

@@ -22,6 +22,7 @@ from .cgan import CGANDiscriminator, CGANGenerator
 from .conv import ConvDiscriminator, ConvGenerator
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
+from .stabilisers import apply_spectral_norm
 
 # Fields that shape the networks; each architecture declares the ones it reads.
 NETWORK_FIELDS = ("g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope", "g_dropout",
@@ -90,18 +91,20 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
     return config
 
 
-def _initialise(module: nn.Module, config: TrainConfig) -> nn.Module:
+def _finish(module: nn.Module, config: TrainConfig, spectral_norm: bool) -> nn.Module:
     if config.init == "lecun_normal":
         init_lecun_normal(module)
+    if spectral_norm:  # after the init: the parametrization normalises whatever weights it finds
+        apply_spectral_norm(module)
     return module
 
 
 def build_generator(config: TrainConfig) -> Generator:
-    return _initialise(ARCHITECTURES[config.arch].generator(config), config)
+    return _finish(ARCHITECTURES[config.arch].generator(config), config, config.spectral_norm_g)
 
 
 def build_discriminator(config: TrainConfig) -> Discriminator:
-    return _initialise(ARCHITECTURES[config.arch].discriminator(config), config)
+    return _finish(ARCHITECTURES[config.arch].discriminator(config), config, config.spectral_norm_d)
 
 
 def memory_format(config: TrainConfig) -> torch.memory_format:

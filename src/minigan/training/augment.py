@@ -20,30 +20,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
 
+from ..config import AugmentOp, augment_ops
 from ..errors import ConfigError
 
 Tensor = torch.Tensor
-AugmentOp = Literal["translation", "cutout", "brightness", "contrast"]
 AUGMENT_OPS: tuple[AugmentOp, ...] = get_args(AugmentOp)
 
 
 def parse_policy(policy: str) -> tuple[AugmentOp, ...]:
     """'translation,cutout' -> ('translation', 'cutout'), in the order given; '' or 'none' -> ()."""
-    names = [name.strip() for name in policy.split(",") if name.strip()]
-    if names == ["none"]:
-        return ()
-    unknown = [name for name in names if name not in AUGMENT_OPS]
-    if unknown:
-        raise ConfigError(f"augment: unknown transform(s) {', '.join(unknown)}; "
-                          f"use a comma-separated list of {', '.join(AUGMENT_OPS)} (or none)")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"augment: {policy!r} names a transform twice")
-    return tuple(names)  # type: ignore[return-value]
+    return augment_ops(policy)
 
 
 @dataclass(frozen=True)

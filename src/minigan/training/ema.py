@@ -7,7 +7,7 @@ images seen so far, so a short run does not average in its untrained start. A pe
 batch B is the half-life B * ln(0.5) / ln(d) images (`config.ema_kimg_from_decay`).
 
 Batchnorm statistics are not averaged weights: the running mean and variance G collected belong
-to G's weights, not to the average. `refresh_batchnorm` recomputes them for the averaged weights
+to G's weights, not to the average. `refresh_statistics` recomputes them for the averaged weights
 from fresh noise (as SWA's `update_bn` does) whenever the EMA generator is about to be used.
 """
 
@@ -38,16 +38,24 @@ class GeneratorEMA:
         torch._foreach_lerp_(list(self.module.parameters()), list(generator.parameters()), 1.0 - beta)
 
     @torch.no_grad()
-    def refresh_batchnorm(self, make_batch: Callable[[torch.Generator], tuple], batches: int = 8,
-                          seed: int = 0) -> None:
-        """Re-estimate every batchnorm's running statistics for the averaged weights.
+    def refresh_statistics(self, make_batch: Callable[[torch.Generator], tuple], source: nn.Module,
+                           batches: int = 8, seed: int = 0) -> None:
+        """Re-estimate what is not an averaged weight for the averaged weights.
 
+        Batchnorm: every running mean and variance, from `batches` batches of fresh noise.
+        Spectral norm: its power-iteration vectors start from `source`'s (G's, whose weights are
+        near the average) and take one more iteration per refresh batch.
         `make_batch(rng)` returns G's inputs (z, labels) for one batch. The noise comes from a private
         generator seeded with `seed` and the global RNG is restored afterwards (G's dropout draws from
         it), so refreshing changes nothing about the training run's random streams.
         """
+        own = dict(self.module.named_buffers())
+        spectral = [name for name in own if ".parametrizations." in name and name.endswith(("_u", "_v"))]
+        sources = dict(source.named_buffers())
+        for name in spectral:
+            own[name].copy_(sources[name])
         norms = [m for m in self.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        if not norms:
+        if not norms and not spectral:
             return
         device = next(self.module.parameters()).device
         momenta = [m.momentum for m in norms]

@@ -37,6 +37,7 @@ from .losses import D_LOSSES, G_LOSSES
 from .recovery import Recovery
 from .reporting import RunReporter, progress_bar
 from .snapshot import Snapshot
+from .stabilise import DiscriminatorStabilisers
 from .stats import StepStats
 
 
@@ -87,6 +88,7 @@ class Trainer:
             check_balance_readable(config.d_loss, self.d_loss.error is not None)
         self.balance = AdaptiveBalance(config.balance_low, config.balance_high, config.balance_momentum)
         self.health = HealthMonitor(loss_saturates=self.d_loss.saturates)
+        self.stabilisers = DiscriminatorStabilisers(config, self.device)
 
         fixed_rng = torch.Generator().manual_seed(config.seed)
         num_fixed = config.grid_size**2
@@ -110,7 +112,9 @@ class Trainer:
     def train_step(self) -> None:
         config, B = self.config, self.config.batch_size
         pause = self.balance.paused if config.balance else "none"
+        stab, penalty = self.stabilisers, None
         for i in range(config.d_steps):
+            d_step = self.batches_seen
             real, y = self.batches.get(self.batches_seen)
             self.batches_seen += 1
             z = sample_latents(B, config.z_dim, config.z_prior, self.device)
@@ -120,17 +124,27 @@ class Trainer:
                 fake = self.G(z, y)
             # (1) D: maximize log D(x) + log(1 - D(G(z))); real and fake in one call (no batchnorm in D)
             with torch.set_grad_enabled(pause != "d"):
-                logits = self.D(torch.cat([real, fake.detach()]), None if y is None else torch.cat([y, y]))
+                pair = torch.cat([real, fake.detach()])
+                logits = self.D(stab.shown(pair), None if y is None else torch.cat([y, y]))
                 real_logits, fake_logits = logits[:B], logits[B:]
-                loss_d = self.d_loss.loss(real_logits, fake_logits)
+                loss_d = self.d_loss.loss(real_logits, fake_logits)  # logged without penalties
+                if pause != "d":
+                    penalty = stab.main_penalty(self.D, real, fake.detach(), y)
             if pause != "d":
                 self.opt_D.zero_grad(set_to_none=True)
-                loss_d.backward()
+                (loss_d if penalty is None else loss_d + penalty).backward()
                 self.opt_D.step()
+                stab.observe(real_logits)
+                if stab.reg.due(d_step):  # lazy R1/R2: its own D step every reg_interval D steps
+                    self.opt_D.zero_grad(set_to_none=True)
+                    reg = stab.reg.loss(stab.judged_by(self.D), real, fake, y)
+                    reg.backward()
+                    self.opt_D.step()
+                    penalty = reg / stab.reg.interval  # logged per step, as the main phase's penalty
         # (2) G: maximize log D(G(z)) (or the configured G loss), D frozen: no weight gradients for D
         if pause != "g":
             self.D.requires_grad_(False)
-            loss_g = self.g_loss(self.D(fake, y))
+            loss_g = self.g_loss(self.D(stab.shown(fake), y))
             self.opt_G.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_G.step()
@@ -139,9 +153,11 @@ class Trainer:
                 self.G_ema.update(self.G, B, self.batches_seen * B)
         else:
             loss_g = self.g_loss(fake_logits)
+        self.last_real = (real, y)
         real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
         self.stats.add(loss_d.detach(), loss_g.detach(), self.d_loss.belief(real_logits).mean(),
-                       self.d_loss.belief(fake_logits).mean(), pause)
+                       self.d_loss.belief(fake_logits).mean(), pause,
+                       None if penalty is None else penalty.detach())
         if config.balance:
             before = self.balance.paused
             d_error = float(self.d_loss.error(real_logits, fake_logits))  # the per-step sync
@@ -154,7 +170,7 @@ class Trainer:
         """The generator pictures and samples come from: the EMA copy when there is one."""
         return self.G if self.G_ema is None else self.G_ema.module
 
-    def _refresh_ema_batchnorm(self) -> None:
+    def _refresh_ema_statistics(self) -> None:
         if self.G_ema is None or self._bn_fresh_step == self.step:
             return
         config = self.config
@@ -166,12 +182,12 @@ class Trainer:
             ids = torch.randint(config.num_classes, (config.batch_size,), generator=rng, device=self.device)
             return z, one_hot(ids, config.num_classes)
 
-        self.G_ema.refresh_batchnorm(batch, seed=config.seed)
+        self.G_ema.refresh_statistics(batch, self.G, seed=config.seed)
         self._bn_fresh_step = self.step
 
     def snapshot(self) -> Snapshot:
         """A frozen copy of the sampling generator, for reporting and evaluation."""
-        self._refresh_ema_batchnorm()
+        self._refresh_ema_statistics()
         generator = TrainedGenerator(self.config, self.sampling_G.state_dict(), self.device, self.step)
         fixed = generator.generate(self.fixed_z, self.fixed_y).numpy()
         return Snapshot(self.config, self.step, self.clock.elapsed(), generator, fixed)
@@ -253,6 +269,11 @@ class Trainer:
             images_per_step=self.config.d_steps * self.config.batch_size, elapsed=self.clock.elapsed(),
             lr_scale=self.lr_scale, G=self.G, D=self.D,
             balance_error=self.balance.error if self.config.balance else None)
+        if record is not None:
+            record.update(self.stabilisers.record())
+            if self.stabilisers.augment is not None:
+                record["d_real_plain"] = self.stabilisers.plain_belief(self.D, self.d_loss.belief,
+                                                                       *self.last_real)
         if record is None:  # a loss became NaN/inf since the last record
             self.recovery.recover_from_nonfinite()
             return
@@ -267,7 +288,7 @@ class Trainer:
             self.recovery.recover_from_nonfinite()
             return False
         self.elapsed = self.clock.elapsed()
-        self._refresh_ema_batchnorm()
+        self._refresh_ema_statistics()
         checkpoint.save_checkpoint(self.recovery.state_dict(),
                                    self.run.checkpoint_dir / checkpoint.checkpoint_name(self.step))
         save_generator(self.sampling_G, self.config, self.step, self.run.generator_path)

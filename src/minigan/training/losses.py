@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import DLoss, GLoss
+from .penalties import d_wasserstein, g_wasserstein
 
 Tensor = torch.Tensor
 
@@ -73,7 +74,10 @@ D_LOSSES: dict[DLoss, DLossSpec] = {
     "hinge": DLossSpec(d_hinge, lambda x: (x > 0).float(), None, False, "share of logits > 0"),
     # lsgan: the raw output regresses onto 1 (real) / 0 (fake); clamped, it reads as a belief.
     "lsgan": DLossSpec(d_lsgan, lambda x: x.clamp(0.0, 1.0), None, False, "output clamped to [0, 1]"),
+    # wgan: a critic's score has no scale at all; its sign is the nearest thing to a verdict.
+    "wgan": DLossSpec(d_wasserstein, lambda x: (x > 0).float(), None, False, "share of scores > 0"),
 }
 G_LOSSES: dict[GLoss, Callable[[Tensor], Tensor]] = {
     "nonsaturating": g_nonsaturating, "minimax": g_minimax, "hinge": g_hinge, "lsgan": g_lsgan,
+    "wgan": g_wasserstein,
 }

@@ -43,7 +43,7 @@ class Recovery:
             "opt_G": t.opt_G.state_dict(), "opt_D": t.opt_D.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_device": torch.cuda.get_rng_state(t.device) if cuda else None,
-            "balance": t.balance.state_dict(),
+            "balance": t.balance.state_dict(), "stabilisers": t.stabilisers.state_dict(),
             "fixed_z": t.fixed_z, "fixed_y": t.fixed_y,
         }
 
@@ -62,6 +62,7 @@ class Recovery:
         if state["rng_device"] is not None and t.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng_device"], t.device)
         t.balance.load_state_dict(state["balance"])
+        t.stabilisers.load_state_dict(state.get("stabilisers"))
         t.fixed_z, t.fixed_y = state["fixed_z"], state["fixed_y"]
         t._bn_fresh_step = -1
 

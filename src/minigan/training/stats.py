@@ -16,23 +16,28 @@ def grad_norm(module: nn.Module) -> float | None:
 
 
 class StepStats:
-    """Sums of loss_d, loss_g, D's belief on real and on fake samples; paused steps per side."""
+    """Sums of loss_d, loss_g, D's belief on real and on fake samples, D's gradient penalty (on the
+    steps that had one); paused steps per side."""
 
     def __init__(self, device: torch.device) -> None:
-        self.sums = torch.zeros(4, device=device)
-        self.count = 0
+        self.sums = torch.zeros(5, device=device)
+        self.count = self.penalised = 0
         self.paused = {"d": 0, "g": 0}
 
     def add(self, loss_d: torch.Tensor, loss_g: torch.Tensor, real_belief: torch.Tensor,
-            fake_belief: torch.Tensor, paused: str) -> None:
-        self.sums += torch.stack([loss_d, loss_g, real_belief, fake_belief])
+            fake_belief: torch.Tensor, paused: str, penalty: torch.Tensor | None = None) -> None:
+        if penalty is None:
+            penalty = torch.zeros((), device=self.sums.device)
+        else:
+            self.penalised += 1
+        self.sums += torch.stack([loss_d, loss_g, real_belief, fake_belief, penalty])
         self.count += 1
         if paused in self.paused:
             self.paused[paused] += 1
 
     def reset(self) -> None:
         self.sums.zero_()
-        self.count = 0
+        self.count = self.penalised = 0
         self.paused = {"d": 0, "g": 0}
 
     def record(self, *, step: int, epoch: float, seconds: float, steps: int, images_per_step: int,
@@ -40,6 +45,7 @@ class StepStats:
                balance_error: float | None) -> dict | None:
         """One stats.jsonl record (and a reset), or None when a sum is NaN/inf."""
         means = (self.sums / max(self.count, 1)).tolist()
+        penalty = self.sums[4].item() / self.penalised if self.penalised else None
         paused = dict(self.paused)
         self.reset()
         if not all(math.isfinite(v) for v in means):
@@ -51,6 +57,8 @@ class StepStats:
             "ms_per_step": 1000 * seconds / max(steps, 1), "elapsed": round(elapsed, 2),
             "lr_scale": lr_scale, "grad_norm_d": grad_norm(D), "grad_norm_g": grad_norm(G),
         }
+        if penalty is not None:
+            record["loss_penalty"] = penalty  # mean over the steps with a penalty phase
         if balance_error is not None:
             record.update(paused_d=paused["d"], paused_g=paused["g"], balance_error=balance_error)
         return record
