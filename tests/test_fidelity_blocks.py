@@ -384,7 +384,7 @@ def test_scheduled_balance_rule_is_strict_and_measured_every_n_steps():
     balance = ScheduledBalance(every=100)
     assert (balance.train_d, balance.train_g) == (True, True)
     assert [s for s in range(1, 401) if balance.due(s)] == [100, 200, 300, 400]
-    assert balance.update(0.265) == (False, True)  # the write-up at step 304000: 0.43, 0.10
+    assert balance.update(0.267) == (False, True)  # the write-up at step 304000: 0.43, 0.10
     assert balance.update(0.47) == (True, True)  # step 1000000: 0.73, 0.21
     assert balance.update(0.8) == (True, False)
     assert balance.update(0.3) == (False, True)
