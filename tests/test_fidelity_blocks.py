@@ -89,7 +89,8 @@ def assert_moments(values: torch.Tensor, var: float, fourth: float, sigmas: floa
 
 
 @pytest.mark.parametrize("scheme, layer, var_fn", [
-    ("lecun_normal", nn.ConvTranspose2d(128, 64, 5), lambda fi, fo, n: 1 / fi),  # fan_in 64*25
+    # lecun_normal divides by what each output sums: 128 inputs x 25 taps (torch's fan_in says 64*25)
+    ("lecun_normal", nn.ConvTranspose2d(128, 64, 5), lambda fi, fo, n: 1 / (128 * 25)),
     ("lecun_normal", nn.Linear(784, 1000), lambda fi, fo, n: 1 / fi),
     ("std_inv_fan_in", nn.Linear(784, 1000), lambda fi, fo, n: 1 / fi**2),  # vanilla D's first layer
     ("std_inv_fan_in", nn.Linear(100, 4000), lambda fi, fo, n: 1 / fi**2),

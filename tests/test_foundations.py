@@ -15,7 +15,7 @@ from minigan import cli
 from minigan.config import TrainConfig, ema_kimg_from_decay
 from minigan.errors import ConfigError
 from minigan.models import build_discriminator, build_generator
-from minigan.models.base import fan_in, init_lecun_normal
+from minigan.models.init import apply_init, forward_fan_in
 from minigan.models.registry import ARCHITECTURES, NETWORK_FIELDS, check_honoured
 from minigan.presets import PRESETS, get_config
 from minigan.run import checkpoint
@@ -261,10 +261,10 @@ def test_ema_half_life_means_the_same_at_every_batch_size():
 
 def test_configs_written_by_minigan_0_1_still_load():
     old = {**get_config("fast").to_dict(), "g_ema": 0.999, "init": "xavier"}
-    del old["g_ema_kimg"], old["pad"]
+    del old["g_ema_kimg"], old["pad"], old["g_init"], old["d_init"]
     config = TrainConfig.from_dict(old)
     assert config.g_ema_kimg == pytest.approx(ema_kimg_from_decay(0.999, 64))
-    assert config.init == "lecun_normal"
+    assert (config.g_init, config.d_init) == ("lecun_normal", "lecun_normal")
     assert TrainConfig.from_dict({**old, "image_size": 32, "arch": "dcgan"}).pad == 2
 
 
@@ -284,13 +284,13 @@ def test_the_generator_file_holds_the_ema_weights(mnist_dir, tmp_path):
 def test_lecun_normal_divides_by_the_inputs_each_output_sums():
     linear, conv = torch.nn.Linear(300, 200), torch.nn.Conv2d(16, 32, 5)
     up = torch.nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1)
-    assert (fan_in(linear), fan_in(conv), fan_in(up)) == (300, 16 * 25, 64 * 16 / 4)
+    assert (forward_fan_in(linear), forward_fan_in(conv), forward_fan_in(up)) == (300, 16 * 25, 64 * 16 / 4)
     torch.manual_seed(0)
     for layer in (linear, conv, up):
-        init_lecun_normal(layer)
+        apply_init(layer, "lecun_normal")
         w = layer.weight.detach().flatten()
-        stderr = fan_in(layer) ** -0.5 / math.sqrt(2 * w.numel())  # std of a sample std
-        assert abs(w.std().item() - fan_in(layer) ** -0.5) < 4 * stderr
+        stderr = forward_fan_in(layer) ** -0.5 / math.sqrt(2 * w.numel())  # std of a sample std
+        assert abs(w.std().item() - forward_fan_in(layer) ** -0.5) < 4 * stderr
         assert torch.count_nonzero(layer.bias) == 0
     # a transposed conv initialised so keeps its output variance near its input's
     x = torch.randn(64, 64, 8, 8)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .batch_orders import BatchOrderSampler
 from .config import TrainConfig
 from .data import to_float
 from .errors import ConfigError
@@ -12,10 +13,11 @@ from .models import one_hot
 
 
 class DeviceBatches:
-    """The whole dataset as one uint8 tensor on the device; batches by index, epochs by permutation.
+    """The whole dataset as one uint8 tensor on the device; batch k of the run by index.
 
-    The permutation of epoch e comes from a generator seeded with (seed, e), so a resumed run
-    draws exactly the batches the uninterrupted run would have drawn.
+    Which images make batch k is a pure function of (seed, k) (`batch_orders.py`: a permutation per
+    epoch by default, or one of the write-ups' orders), so a resumed run draws exactly the batches
+    the uninterrupted run would have drawn.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig,
@@ -27,25 +29,28 @@ class DeviceBatches:
                 f"the data's images are {height}x{width} but the config makes {side}x{side} ones "
                 f"(image_size {config.image_size} - 2 * pad {pad}); set --image-size {height + 2 * pad} "
                 "for this data (arch=mlp takes any size, conv and dcgan multiples of 4)")
-        images = images.unsqueeze(1)  # (N, 1, H, W)
-        if pad:
+        if config.train_holdout >= len(images):
+            raise ConfigError(f"train_holdout {config.train_holdout} leaves none of the {len(images)} images")
+        images = images[config.train_holdout:].unsqueeze(1)  # (N, 1, H, W)
+        labels = None if labels is None else labels[config.train_holdout:]
+        # A black border is added once, in uint8; tf.pad's 0.0 after scaling is added to each batch.
+        self.pad_after_scaling = pad if config.pad_value == "zero" else 0
+        if pad and not self.pad_after_scaling:
             images = F.pad(images, (pad, pad, pad, pad))  # zero (black) border: (N, 1, S, S)
         self.images = images.to(device)
         self.labels = None if labels is None else one_hot(labels, config.num_classes).to(device)
         self.batch_size = config.batch_size
-        self.per_epoch = len(images) // config.batch_size
-        if self.per_epoch == 0:
+        if len(images) < config.batch_size:
             raise ConfigError(f"batch_size {config.batch_size} exceeds the dataset ({len(images)} images)")
-        self.seed, self.pixel_range, self.device = config.seed, config.pixel_range, device
-        self._epoch, self._perm = -1, None
+        self.order = BatchOrderSampler(len(images), config.batch_size, config.batch_order, config.seed)
+        self.per_epoch = self.order.batches_per_epoch
+        self.pixel_range, self.device = config.pixel_range, device
 
     def get(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Batch number `index` of the run: ((B, 1, S, S) float in pixel_range, (B, C) or None)."""
-        epoch, position = divmod(index, self.per_epoch)
-        if epoch != self._epoch:
-            rng = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(len(self.images), generator=rng, device=self.device)
-            self._epoch = epoch
-        idx = self._perm[position * self.batch_size:(position + 1) * self.batch_size]
+        idx = self.order.indices(index).to(self.device)
         real = to_float(self.images[idx], self.pixel_range)
+        if self.pad_after_scaling:
+            p = self.pad_after_scaling
+            real = F.pad(real, (p, p, p, p), value=0.0)
         return real, None if self.labels is None else self.labels[idx]

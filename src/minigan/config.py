@@ -22,13 +22,27 @@ from typing import Any, Literal
 from .errors import ConfigError
 
 Dataset = Literal["mnist", "idx"]
-Arch = Literal["mlp", "dcgan", "cgan", "conv"]
+Arch = Literal["mlp", "dcgan", "cgan", "conv", "dcgan_literal", "cgan_literal"]
 ZPrior = Literal["normal", "uniform"]
 Activation = Literal["relu", "leaky_relu"]
-OutputActivation = Literal["sigmoid", "tanh"]
-Init = Literal["default", "lecun_normal"]
-DLoss = Literal["bce", "hinge", "lsgan", "wgan"]
-GLoss = Literal["nonsaturating", "minimax", "hinge", "lsgan", "wgan"]
+OutputActivation = Literal["sigmoid", "tanh", "sigmoid_clip"]
+InitScheme = Literal["default", "lecun_normal", "std_inv_fan_in", "glorot_uniform", "truncated_normal_cgan"]
+DLoss = Literal["bce", "hinge", "lsgan", "wgan", "cgan_clipped", "prob"]
+GLoss = Literal["nonsaturating", "minimax", "hinge", "lsgan", "wgan", "cgan_clipped", "prob"]
+LossReduction = Literal["mean", "sum"]
+UpdateScheme = Literal["alternating", "simultaneous"]
+UpdateOrder = Literal["d_first", "g_first"]
+GNoise = Literal["shared", "fresh"]
+KStepBatches = Literal["fresh", "reuse"]
+BatchOrder = Literal["shuffle", "shuffle_keep_last", "file", "fixed", "replacement", "tf_next_batch",
+                     "tf_next_batch_legacy"]
+PixelScale = Literal["auto", "div128"]
+PadValue = Literal["black", "zero"]
+EpsStyle = Literal["torch", "tf"]
+BalanceSchedule = Literal["running", "every"]
+BalanceMetric = Literal["mean_ce", "cgan"]
+ProgressNoise = Literal["fixed", "fresh"]
+ProgressMode = Literal["eval", "train"]
 AugmentOp = Literal["translation", "cutout", "brightness", "contrast"]
 OnNan = Literal["abort", "rollback"]
 
@@ -42,6 +56,10 @@ class TrainConfig:
     data_dir: str | None = None  # data folder (default: $MINIGAN_DATA_DIR, else the user cache)
     image_size: int = 28  # side of the images G makes and D sees (data side + 2 * pad)
     pad: int = 0  # zero border around every data image (dcgan: 2, 28 -> 32); samples are cropped back
+    pad_value: PadValue = "black"  # the border: black, or 0.0 after scaling (tf.pad: grey in [-1,1])
+    pixel_scale: PixelScale = "auto"  # auto: [0,1] or [-1,1] from g_output; div128: x/128 - 1 (dcgan)
+    batch_order: BatchOrder = "shuffle"  # which images make each batch (the write-ups' orders)
+    train_holdout: int = 0  # leave out the first N training images (TF's read_data_sets kept 5000)
 
     # Networks.
     arch: Arch = "mlp"  # network family; `minigan presets` shows which fields each one honours
@@ -54,22 +72,33 @@ class TrainConfig:
     leaky_slope: float = 0.2  # negative slope of every LeakyReLU
     g_dropout: float = 0.0  # dropout rate after G's hidden layers (0 = none)
     d_dropout: float = 0.0  # dropout rate after D's hidden layers (0 = none)
-    g_output: OutputActivation = "sigmoid"  # sigmoid: pixels in [0,1]; tanh: pixels in [-1,1]
+    g_output: OutputActivation = "sigmoid"  # sigmoid: [0,1]; tanh: [-1,1]; sigmoid_clip: clip(1.2 s - 0.1)
     g_batchnorm: bool = False  # batchnorm in G's hidden layers
-    init: Init = "default"  # default: PyTorch's; lecun_normal: N(0, 1/fan_in) weights, zero biases
+    bn_momentum: float = 0.1  # batchnorm running-stats momentum, PyTorch's convention (Keras 0.99 = 0.01)
+    bn_eps: float = 1e-5  # batchnorm epsilon (Keras: 1e-3)
+    g_init: InitScheme = "default"  # G's initial weights (models/init.py); lecun_normal: N(0, 1/fan_in)
+    d_init: InitScheme = "default"  # D's initial weights
     conditional: bool = False  # class-conditional G and D (labels enter as one-hot vectors)
     label_projection: bool = True  # conditional D adds <embed(label), features> (Miyato & Koyama 2018)
     num_classes: int = 10  # classes of a conditional model
 
     # Losses and optimisers.
-    d_loss: DLoss = "bce"  # D's loss on its logits: bce (minimax), hinge, lsgan
+    d_loss: DLoss = "bce"  # D's loss on its logits (cgan_clipped, prob: the write-ups' probability forms)
     g_loss: GLoss = "nonsaturating"  # G's loss on D's logits of its samples
+    loss_reduction: LossReduction = "mean"  # sum: per-sample losses summed, as TF's minimize on a vector
     lr_g: float = 2e-4  # G's Adam learning rate
     lr_d: float = 2e-4  # D's Adam learning rate
     beta1: float = 0.5  # Adam beta1 of both optimisers
     beta2: float = 0.999  # Adam beta2 of both optimisers
+    adam_eps: float = 1e-8  # Adam epsilon of both optimisers (Keras: 1e-7)
+    adam_eps_style: EpsStyle = "torch"  # tf: epsilon added before the bias correction, as TF and Keras do
     batch_size: int = 64  # images per D step (real and fake each)
-    d_steps: int = 1  # k: discriminator steps per generator step
+    d_steps: int = 1  # k: discriminator steps per iteration
+    g_steps: int = 1  # generator steps per iteration
+    update_scheme: UpdateScheme = "alternating"  # simultaneous: both gradients from one forward (Keras)
+    update_order: UpdateOrder = "d_first"  # which side steps first in each iteration
+    g_noise: GNoise = "shared"  # shared: G trains on the fakes D just saw; fresh: on a new noise batch
+    k_step_batches: KStepBatches = "fresh"  # reuse: a side's k steps share one batch and noise draw
     g_ema_kimg: float = 0.0  # half-life of G's weight EMA in thousands of images (0 = no EMA)
     g_ema_rampup: float = 0.05  # the EMA half-life is at most this times the images seen (0 = no ramp-up)
 
@@ -91,9 +120,13 @@ class TrainConfig:
     balance_low: float = 0.3  # running D error below this: D is winning, pause D
     balance_high: float = 0.8  # running D error above this: G is winning, pause G
     balance_momentum: float = 0.9  # EMA factor of the running D error
+    balance_schedule: BalanceSchedule = "running"  # running: every step, an EMA; every: measured, then held
+    balance_every: int = 100  # steps between measurements (--balance-schedule every)
+    balance_metric: BalanceMetric = "mean_ce"  # mean_ce: 0.5 (CE real + CE fake); cgan: the write-up's
 
     # Health.
     on_nan: OnNan = "abort"  # on a NaN/inf: abort, or roll back to the last good checkpoint with halved lr
+    weight_report: float | None = None  # name each weight whose magnitude exceeds this, at each log step
 
     # Budgets (totals for the run, across resumes). None = no limit; with no limit at all, 1 epoch.
     steps: int | None = None  # generator steps in total
@@ -109,6 +142,10 @@ class TrainConfig:
     checkpoint_every: int = 1000  # steps between checkpoints
     keep_checkpoints: int = 3  # newest periodic checkpoints kept
     grid_size: int = 10  # progress and final grids are grid_size x grid_size
+    fixed_noise: int = 0  # fixed progress noise vectors (0 = grid_size**2)
+    progress_noise: ProgressNoise = "fixed"  # progress grids from the fixed noise, or a fresh draw each time
+    progress_mode: ProgressMode = "eval"  # G in eval mode for progress grids, or train mode (as dcgan)
+    progress_batch: int = 0  # progress samples drawn at once (train-mode batch statistics); 0 = the grid
     eval_every: int = 0  # steps between quality evaluations into metrics.jsonl (0 = off)
     eval_num: int = 2000  # samples per evaluation during training
     tensorboard: bool = False  # also write TensorBoard scalars and images (needs minigan[tensorboard])
@@ -116,7 +153,10 @@ class TrainConfig:
     @property
     def pixel_range(self) -> tuple[float, float]:
         """The data range the generator's output activation implies."""
-        return (-1.0, 1.0) if self.g_output == "tanh" else (0.0, 1.0)
+        if self.g_output == "tanh":
+            # x/128 - 1 (dcgan's Keras code) tops out at 127/128
+            return (-1.0, 127 / 128) if self.pixel_scale == "div128" else (-1.0, 1.0)
+        return (0.0, 1.0)
 
     @property
     def data_size(self) -> int:
@@ -144,7 +184,8 @@ def upgrade_legacy_fields(values: dict[str, Any]) -> dict[str, Any]:
     """Read configs written by minigan 0.1 (config.json, checkpoints, generator files).
 
     `g_ema` was a per-step decay; the same averaging as a half-life in images is
-    batch_size * ln(0.5) / ln(decay). `init="xavier"` always meant N(0, 1/fan_in): LeCun's init.
+    batch_size * ln(0.5) / ln(decay). `init` became `g_init` and `d_init`; its "xavier" always meant
+    N(0, 1/fan_in): LeCun's init.
     32x32 runs padded 28x28 digits by 2 without saying so.
     """
     values = dict(values)
@@ -152,8 +193,11 @@ def upgrade_legacy_fields(values: dict[str, Any]) -> dict[str, Any]:
         decay = float(values.pop("g_ema"))
         batch = int(values.get("batch_size", TrainConfig.batch_size))
         values.setdefault("g_ema_kimg", ema_kimg_from_decay(decay, batch) if decay else 0.0)
-    if values.get("init") == "xavier":
-        values["init"] = "lecun_normal"
+    if "init" in values:  # one scheme for both networks; "xavier" always meant N(0, 1/fan_in)
+        scheme = values.pop("init")
+        scheme = "lecun_normal" if scheme == "xavier" else scheme
+        values.setdefault("g_init", scheme)
+        values.setdefault("d_init", scheme)
     if "pad" not in values and int(values.get("image_size", 28)) == 32:
         values["pad"] = 2
     return values
@@ -218,9 +262,10 @@ def coerce_field(name: str, value: Any) -> Any:
 
 _POSITIVE = ("z_dim", "batch_size", "d_steps", "lr_g", "lr_d", "log_every", "checkpoint_every",
              "keep_checkpoints", "grid_size", "num_classes", "eval_num", "image_size", "reg_interval",
-             "ada_kimg")
+             "ada_kimg", "g_steps", "adam_eps", "bn_eps", "balance_every")
 _NON_NEGATIVE = ("leaky_slope", "sample_every", "eval_every", "threads", "seed", "pad", "g_ema_kimg",
-                 "g_ema_rampup", "r1_gamma", "r2_gamma", "gp_lambda", "mbstd_group")
+                 "g_ema_rampup", "r1_gamma", "r2_gamma", "gp_lambda", "mbstd_group", "train_holdout",
+                 "fixed_noise", "progress_batch")
 _BUDGETS = ("steps", "epochs", "time_budget")
 
 
@@ -261,6 +306,21 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.data_size <= 0:
         raise ConfigError(f"pad={config.pad} leaves no image inside image_size={config.image_size}")
     validate_stabilisers(config)
+    if not 0.0 <= config.bn_momentum <= 1.0:
+        raise ConfigError(f"bn_momentum must be in [0, 1], got {config.bn_momentum}")
+    if config.pixel_scale == "div128" and config.g_output != "tanh":
+        raise ConfigError("--pixel-scale div128 maps pixels to [-1, 0.99]: it needs --g-output tanh")
+    if config.update_scheme == "simultaneous" and (config.d_steps, config.g_steps) != (1, 1):
+        raise ConfigError("--update-scheme simultaneous takes both gradients from one forward pass: "
+                          "use --d-steps 1 --g-steps 1")
+    if config.update_scheme == "simultaneous" and config.balance:
+        raise ConfigError("--balance pauses one side at a time: use it with --update-scheme alternating")
+    if config.batch_order == "shuffle_keep_last" and (config.conditional or config.mbstd_group):
+        raise ConfigError("--batch-order shuffle_keep_last makes short batches, which --conditional and "
+                          "--mbstd-group cannot take; use --batch-order shuffle")
+    if config.progress_batch and config.progress_batch < config.grid_size**2:
+        raise ConfigError(f"progress_batch {config.progress_batch} is smaller than the grid "
+                          f"({config.grid_size}x{config.grid_size}); raise it or --grid-size lower")
     if not 0.0 <= config.balance_low < config.balance_high:
         raise ConfigError("balance_low must be >= 0 and below balance_high")
     if not 0.0 <= config.balance_momentum < 1.0:

@@ -33,16 +33,21 @@ PRESETS: dict[str, Preset] = {
                     lr_g=1e-3, lr_d=1e-3, beta1=0.9, batch_size=16, grid_size=20, checkpoint_every=5000,
                     log_every=200, sample_every=2000),
         "MLP GAN: z=10 ~ U(-1,1), G 64 ReLU -> sigmoid, D 512 ReLU -> logit, Adam 1e-3, batch 16.",
+        literal=dict(steps=50_000, train_holdout=5000, batch_order="tf_next_batch", g_noise="fresh",
+                     k_step_batches="reuse", g_init="glorot_uniform", d_init="glorot_uniform",
+                     adam_eps_style="tf"),
         seed="000",
     ),
     "vanilla": Preset(
         TrainConfig(preset="vanilla", arch="mlp", z_dim=100, z_prior="normal", g_hidden=(400,),
-                    d_hidden=(400,), init="lecun_normal", g_output="sigmoid", d_loss="bce",
-                    g_loss="nonsaturating", lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128),
+                    d_hidden=(400,), g_init="lecun_normal", d_init="lecun_normal", g_output="sigmoid",
+                    d_loss="bce", g_loss="nonsaturating", lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128),
         "MLP GAN: 400-unit layers, N(0,1/fan_in) init, z=100 ~ N(0,1), minimax D / non-saturating G "
         "loss, batch 128. Default Adam 2e-4/beta1 0.5: the seed's Adam defaults (1e-3) saturate D by "
         "step 300 and collapse G to one blob here; --literal restores them.",
-        literal={"lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.9},
+        literal=dict(lr_g=1e-3, lr_d=1e-3, beta1=0.9, g_init="std_inv_fan_in", d_init="std_inv_fan_in",
+                     d_loss="prob", g_loss="prob", update_order="g_first", batch_order="replacement",
+                     train_holdout=5000, g_noise="fresh", steps=50_000, adam_eps_style="tf"),
         seed="003",
     ),
     "mlp4": Preset(
@@ -52,7 +57,9 @@ PRESETS: dict[str, Preset] = {
                     batch_size=64),
         "4-layer MLPs, LeakyReLU(0.2), dropout 0.3, tanh, batch 64. Default Adam 2e-4/beta1 0.5: the "
         "seed's Adam 2e-3 diverges here (D wins at once); --literal restores it.",
-        literal={"lr_g": 2e-3, "lr_d": 2e-3, "beta1": 0.9},
+        literal=dict(lr_g=2e-3, lr_d=2e-3, beta1=0.9, g_hidden=(32, 64, 128), d_hidden=(128, 64, 32),
+                     g_dropout=0.3, z_prior="uniform", fixed_noise=16, grid_size=8,
+                     batch_order="shuffle_keep_last", g_noise="fresh", epochs=100),
         seed="002",
     ),
     "dcgan": Preset(
@@ -61,6 +68,11 @@ PRESETS: dict[str, Preset] = {
                     lr_d=2e-4, beta1=0.05, batch_size=200, log_every=20, checkpoint_every=300),
         "Conv G (dense 128x8x8, BN, upsampling, 5x5 convs, tanh), strided conv D on 32x32 zero-padded "
         "digits, Adam 2e-4 beta1 0.05, batch 200.",
+        literal=dict(arch="dcgan_literal", g_batchnorm=False, g_init="glorot_uniform",
+                     d_init="glorot_uniform", bn_momentum=0.01, bn_eps=1e-3, pixel_scale="div128",
+                     pad_value="zero", batch_order="fixed", update_scheme="simultaneous", adam_eps=1e-7,
+                     adam_eps_style="tf", epochs=60,
+                     progress_noise="fresh", progress_mode="train", progress_batch=200, grid_size=8),
         seed="001",
     ),
     "cgan": Preset(
@@ -71,7 +83,13 @@ PRESETS: dict[str, Preset] = {
         "recipe collapses to black images). Two additions, both removed by --literal: batchnorm in G "
         "(without it G collapsed to one fixed pattern by step 2000 even with balancing) and D's label "
         "projection term (without it label accuracy was 0.16 after 300 s; with it 0.95 after 240 s).",
-        literal={"g_batchnorm": False, "label_projection": False},
+        literal=dict(arch="cgan_literal", g_batchnorm=False, label_projection=False,
+                     g_output="sigmoid_clip", g_init="truncated_normal_cgan", d_init="truncated_normal_cgan",
+                     d_loss="cgan_clipped",
+                     g_loss="cgan_clipped", loss_reduction="sum", update_order="g_first", g_noise="fresh",
+                     balance_schedule="every", balance_every=100, balance_metric="cgan", train_holdout=5000,
+                     batch_order="tf_next_batch_legacy", checkpoint_every=1000, keep_checkpoints=5,
+                     weight_report=1e9, adam_eps_style="tf", log_every=100),
         seed="004",
     ),
     # Tuned for time to quality on a laptop CPU (not a seed recipe): compact DCGAN + G EMA. Adam 1e-3:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import UpsampleConv2d
+from .layers_extra import ScaledSigmoidClip
 from .stabilisers import MinibatchStdDev
 
 
@@ -75,39 +75,11 @@ def activation(name: str, leaky_slope: float) -> nn.Module:
 
 
 def output_activation(name: str) -> nn.Module:
+    if name == "sigmoid_clip":  # the cgan write-up's clip(sigmoid(x) * 1.2 - 0.1, 0, 1)
+        return ScaledSigmoidClip(1.2, -0.1, 0.0, 1.0)
     return nn.Tanh() if name == "tanh" else nn.Sigmoid()
 
 
 def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """(B,) class ids -> (B, num_classes) float label vectors, the form every network takes."""
     return nn.functional.one_hot(labels.long(), num_classes).float()
-
-
-def fan_in(layer: nn.Module) -> float:
-    """Inputs summed into each output value: what LeCun's init divides by.
-
-    Linear: in_features. Conv2d: in_channels * kh * kw / groups. ConvTranspose2d: each output
-    pixel sums in_channels * kh * kw / (sh * sw) terms (its weight is laid out (in, out, kh, kw),
-    so PyTorch's `_calculate_fan_in_and_fan_out` would count out_channels instead).
-    """
-    if isinstance(layer, nn.Linear):
-        return float(layer.in_features)
-    if isinstance(layer, nn.ConvTranspose2d):
-        kh, kw = layer.kernel_size
-        sh, sw = layer.stride
-        return layer.in_channels // layer.groups * kh * kw / (sh * sw)
-    if isinstance(layer, UpsampleConv2d):  # a plain k x k conv on the upsampled image
-        return float(layer.weight[0].numel())
-    if isinstance(layer, nn.Conv2d):
-        kh, kw = layer.kernel_size
-        return float(layer.in_channels // layer.groups * kh * kw)
-    raise TypeError(f"no fan-in for {type(layer).__name__}")
-
-
-def init_lecun_normal(module: nn.Module) -> None:
-    """LeCun normal init: weights ~ N(0, 1/fan_in), biases 0 (the vanilla recipe's init)."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, UpsampleConv2d)):
-            nn.init.normal_(layer.weight, 0.0, fan_in(layer) ** -0.5)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)

@@ -8,7 +8,7 @@ from torch import nn
 from ..config import TrainConfig
 from .base import Discriminator, Generator, output_activation
 from .layers import Dropout
-from .layers_extra import ChannelsLastUnflatten, ScaledSigmoidClip, TFSameConvTranspose2d
+from .layers_extra import ChannelsLastUnflatten, TFSameConvTranspose2d
 
 
 class CGANGenerator(Generator):
@@ -73,7 +73,7 @@ class CGANLiteralGenerator(Generator):
             TFSameConvTranspose2d(64, 32, 5, stride=4),  # (B, 32, 28, 28): 29x29 cropped at the end
             nn.ReLU(),
             TFSameConvTranspose2d(32, 1, 3, stride=1),  # (B, 1, 28, 28)
-            ScaledSigmoidClip(1.2, -0.1, 0.0, 1.0),
+            output_activation(config.g_output),  # the write-up's: sigmoid_clip
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

@@ -10,13 +10,15 @@ gives the numbers Keras' `compute_fans` gives for the same layer in Keras' kerne
 
 Both frameworks thus call out*kh*kw the "fan-in" of a transposed conv: the fan-in of the forward
 conv whose adjoint it is (PyTorch reads dim 1 of (in, out, kh, kw); Keras reads shape[-2] of
-(kh, kw, out, in)). The inputs that one output pixel of a stride-s transposed conv actually sums
-are about in*kh*kw/s**2; no write-up uses that number, so none of the schemes below does.
+(kh, kw, out, in)). The write-ups' schemes (glorot_uniform, truncated_normal_cgan,
+std_inv_fan_in on dense layers) use those fans, as their frameworks did. LeCun's init exists to
+keep each output's variance that of its inputs, so lecun_normal divides by what one output really
+sums, `forward_fan_in`: in*kh*kw/(sh*sw) for a stride-s transposed conv.
 
 Schemes (biases are zero in all but "default"):
 - default: PyTorch's own reset_parameters: W ~ U(+-1/sqrt(fan_in)), b ~ U(+-1/sqrt(fan_in)).
-- lecun_normal: W ~ N(0, 1/fan_in) (variance 1/fan_in; an untruncated normal. Keras' initializer
-  of the same name is a truncated normal rescaled to that std; no write-up uses either).
+- lecun_normal: W ~ N(0, 1/forward_fan_in) (an untruncated normal; Keras' initializer of the
+  same name is a truncated normal rescaled to that std and counts fans as above).
 - std_inv_fan_in: W ~ N(0, std = 1/fan_in): the vanilla write-up's code,
   `tf.random_normal(shape, stddev=1/shape[0])` on (in, out) kernels (its formula says variance).
 - glorot_uniform: W ~ U(+-sqrt(6/(fan_in+fan_out))): Keras' and tf.layers' default kernel init.
@@ -28,12 +30,14 @@ Schemes (biases are zero in all but "default"):
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 from torch import nn
 
-InitScheme = Literal["default", "lecun_normal", "std_inv_fan_in", "glorot_uniform", "truncated_normal_cgan"]
+from ..config import InitScheme
+from .layers import UpsampleConv2d
+
 INIT_SCHEMES: tuple[str, ...] = get_args(InitScheme)
 
 # Keras BatchNormalization defaults in PyTorch's terms: Keras keeps momentum * old + (1 - momentum)
@@ -50,6 +54,27 @@ def fan_in_and_out(weight: torch.Tensor) -> tuple[int, int]:
     if weight.dim() < 2:
         raise ValueError(f"fan-in needs a weight with at least 2 dimensions, got shape {tuple(weight.shape)}")
     return nn.init._calculate_fan_in_and_fan_out(weight)
+
+
+def forward_fan_in(layer: nn.Module) -> float:
+    """Inputs summed into each output value: what LeCun's init divides by.
+
+    Linear: in_features. Conv2d (and UpsampleConv2d, a plain conv on the upsampled image):
+    in_channels * kh * kw / groups. ConvTranspose2d: in_channels * kh * kw / (sh * sw) / groups,
+    since a stride-s transposed conv spreads each input over s*s times fewer outputs per tap.
+    """
+    if isinstance(layer, nn.Linear):
+        return float(layer.in_features)
+    if isinstance(layer, nn.ConvTranspose2d):
+        kh, kw = layer.kernel_size
+        sh, sw = layer.stride
+        return layer.in_channels // layer.groups * kh * kw / (sh * sw)
+    if isinstance(layer, UpsampleConv2d):
+        return float(layer.weight[0].numel())
+    if isinstance(layer, nn.Conv2d):
+        kh, kw = layer.kernel_size
+        return float(layer.in_channels // layer.groups * kh * kw)
+    return float(fan_in_and_out(layer.weight)[0])
 
 
 def _layers(module: nn.Module) -> list[nn.Module]:
@@ -84,7 +109,7 @@ def init_layer(layer: nn.Module, scheme: InitScheme, generator: torch.Generator 
             nn.init.uniform_(bias, -bound, bound, **rng)
         return
     if scheme == "lecun_normal":
-        nn.init.normal_(weight, 0.0, 1.0 / math.sqrt(fan_in), **rng)
+        nn.init.normal_(weight, 0.0, forward_fan_in(layer) ** -0.5, **rng)
     elif scheme == "std_inv_fan_in":
         nn.init.normal_(weight, 0.0, 1.0 / fan_in, **rng)
     elif scheme == "glorot_uniform":
@@ -126,5 +151,5 @@ def keras_batchnorm(module: nn.Module) -> int:
     return set_batchnorm(module, KERAS_BN_MOMENTUM, KERAS_BN_EPS)
 
 
-__all__ = ["InitScheme", "INIT_SCHEMES", "KERAS_BN_MOMENTUM", "KERAS_BN_EPS", "fan_in_and_out",
-           "init_layer", "apply_init", "set_batchnorm", "keras_batchnorm"]
+__all__ = ["InitScheme", "INIT_SCHEMES", "forward_fan_in", "KERAS_BN_MOMENTUM", "KERAS_BN_EPS",
+           "fan_in_and_out", "init_layer", "apply_init", "set_batchnorm", "keras_batchnorm"]

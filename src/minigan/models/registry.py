@@ -17,10 +17,12 @@ from torch import nn
 
 from ..config import TrainConfig, flag
 from ..errors import ConfigError
-from .base import Discriminator, Generator, init_lecun_normal
-from .cgan import CGANDiscriminator, CGANGenerator
+from .base import Discriminator, Generator
+from .cgan import CGANDiscriminator, CGANGenerator, CGANLiteralGenerator
 from .conv import ConvDiscriminator, ConvGenerator
 from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .dcgan_literal import DCGANLiteralDiscriminator, DCGANLiteralGenerator
+from .init import apply_init, set_batchnorm
 from .mlp import MLPDiscriminator, MLPGenerator
 from .stabilisers import apply_spectral_norm
 
@@ -40,6 +42,7 @@ class Architecture:
     sizes_text: str  # the same, in words, for error messages
     channels_last: bool  # oneDNN's convolutions are faster in NHWC
     conditional_only: bool = False
+    minibatch_stddev: bool = True  # D can take --mbstd-group
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -54,6 +57,12 @@ ARCHITECTURES: dict[str, Architecture] = {
                          frozenset({"g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope",
                                     "d_dropout", "g_batchnorm"}),
                          lambda s: s % 4 == 0, "a multiple of 4", channels_last=True),
+    # The write-ups' networks layer by layer (--literal): Keras' dcgan, the cgan notebook's G.
+    "dcgan_literal": Architecture(DCGANLiteralGenerator, DCGANLiteralDiscriminator,
+                                  frozenset({"leaky_slope", "g_dropout", "d_dropout"}), lambda s: s == 32,
+                                  "32", channels_last=True, minibatch_stddev=False),
+    "cgan_literal": Architecture(CGANLiteralGenerator, CGANDiscriminator, frozenset({"d_dropout"}),
+                                 lambda s: s == 28, "28", channels_last=True, conditional_only=True),
 }
 _DEFAULTS = TrainConfig()
 
@@ -73,7 +82,8 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
             others = ", ".join(honouring(name)) or "none"
             raise ConfigError(f"{flag(name)} does nothing for arch={config.arch}; it is honoured by "
                               f"arch={others}: drop it or pick one of those")
-    uses_leaky = "leaky_relu" in (config.g_activation, config.d_activation) or config.arch == "dcgan"
+    uses_leaky = ("leaky_relu" in (config.g_activation, config.d_activation)
+                  or config.arch in ("dcgan", "dcgan_literal"))
     if ("leaky_slope" in explicit or config.leaky_slope != _DEFAULTS.leaky_slope) and not uses_leaky:
         raise ConfigError("--leaky-slope does nothing without a leaky_relu activation: add "
                           "--g-activation leaky_relu or --d-activation leaky_relu")
@@ -86,25 +96,32 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
     if not spec.image_size_ok(config.image_size):
         raise ConfigError(f"arch={config.arch} makes images whose side is {spec.sizes_text}, not "
                           f"{config.image_size}: set --image-size/--pad to fit, or use arch=mlp")
+    if config.mbstd_group and not spec.minibatch_stddev:
+        raise ConfigError(f"--mbstd-group does nothing for arch={config.arch}: its D is the write-up's as "
+                          "written; drop it or pick another arch")
     if not config.conditional and ("label_projection" in explicit and not config.label_projection):
         raise ConfigError("--no-label-projection does nothing without --conditional")
     return config
 
 
-def _finish(module: nn.Module, config: TrainConfig, spectral_norm: bool) -> nn.Module:
-    if config.init == "lecun_normal":
-        init_lecun_normal(module)
+def _finish(module: nn.Module, config: TrainConfig, init: str, spectral_norm: bool) -> nn.Module:
+    if init != "default":  # "default" is what PyTorch's layers drew when they were built
+        apply_init(module, init)
+    if (config.bn_momentum, config.bn_eps) != (0.1, 1e-5):  # PyTorch's defaults are already set
+        set_batchnorm(module, config.bn_momentum, config.bn_eps)
     if spectral_norm:  # after the init: the parametrization normalises whatever weights it finds
         apply_spectral_norm(module)
     return module
 
 
 def build_generator(config: TrainConfig) -> Generator:
-    return _finish(ARCHITECTURES[config.arch].generator(config), config, config.spectral_norm_g)
+    net = ARCHITECTURES[config.arch].generator(config)
+    return _finish(net, config, config.g_init, config.spectral_norm_g)
 
 
 def build_discriminator(config: TrainConfig) -> Discriminator:
-    return _finish(ARCHITECTURES[config.arch].discriminator(config), config, config.spectral_norm_d)
+    net = ARCHITECTURES[config.arch].discriminator(config)
+    return _finish(net, config, config.d_init, config.spectral_norm_d)
 
 
 def memory_format(config: TrainConfig) -> torch.memory_format:

@@ -28,17 +28,18 @@ from ..run.lock import RunLock
 from ..run.resume import check_resumable
 from ..runtime import resolve_device
 from ..sampling import TrainedGenerator, sample_latents, save_generator
-from .balance import AdaptiveBalance, check_balance_readable
+from .balance import BalanceRule, check_balance_readable
 from .budget import Clock, budget_reached, target_steps
 from .ema import GeneratorEMA
 from .evaluation import evaluate_snapshot
 from .health import HealthMonitor
+from .iteration import Iteration
 from .losses import D_LOSSES, G_LOSSES
 from .recovery import Recovery
 from .reporting import RunReporter, progress_bar
-from .snapshot import Snapshot
+from .snapshot import Snapshot, progress_images
 from .stabilise import DiscriminatorStabilisers
-from .stats import StepStats
+from .stats import StepStats, large_weights
 
 
 @dataclass
@@ -84,14 +85,15 @@ class Trainer:
         self.opt_D = _adam(self.D.parameters(), config.lr_d, config)
         self.d_loss = D_LOSSES[config.d_loss]
         self.g_loss = G_LOSSES[config.g_loss]
-        if config.balance:
+        if config.balance and config.balance_metric == "mean_ce":
             check_balance_readable(config.d_loss, self.d_loss.error is not None)
-        self.balance = AdaptiveBalance(config.balance_low, config.balance_high, config.balance_momentum)
+        self.balance = BalanceRule(config)
         self.health = HealthMonitor(loss_saturates=self.d_loss.saturates)
         self.stabilisers = DiscriminatorStabilisers(config, self.device)
+        self.iteration = Iteration(self)
 
         fixed_rng = torch.Generator().manual_seed(config.seed)
-        num_fixed = config.grid_size**2
+        num_fixed = config.fixed_noise or config.grid_size**2
         self.fixed_z = sample_latents(num_fixed, config.z_dim, config.z_prior, generator=fixed_rng)
         self.fixed_y = (one_hot(torch.arange(num_fixed) % config.grid_size % config.num_classes,
                                 config.num_classes) if config.conditional else None)
@@ -106,64 +108,23 @@ class Trainer:
 
     @property
     def steps_per_epoch(self) -> float:
-        return self.batches.per_epoch / self.config.d_steps
+        return self.batches.per_epoch / self.iteration.batches_per_iteration
 
     # ----------------------------------------------------------------------------- one step
     def train_step(self) -> None:
-        config, B = self.config, self.config.batch_size
-        pause = self.balance.paused if config.balance else "none"
-        stab, penalty = self.stabilisers, None
-        for i in range(config.d_steps):
-            d_step = self.batches_seen
-            real, y = self.batches.get(self.batches_seen)
-            self.batches_seen += 1
-            z = sample_latents(B, config.z_dim, config.z_prior, self.device)
-            # Only the last fake batch feeds G's update, so only it keeps G's graph.
-            keep_graph = i == config.d_steps - 1 and pause != "g"
-            with torch.set_grad_enabled(keep_graph):
-                fake = self.G(z, y)
-            # (1) D: maximize log D(x) + log(1 - D(G(z))); real and fake in one call (no batchnorm in D)
-            with torch.set_grad_enabled(pause != "d"):
-                pair = torch.cat([real, fake.detach()])
-                logits = self.D(stab.shown(pair), None if y is None else torch.cat([y, y]))
-                real_logits, fake_logits = logits[:B], logits[B:]
-                loss_d = self.d_loss.loss(real_logits, fake_logits)  # logged without penalties
-                if pause != "d":
-                    penalty = stab.main_penalty(self.D, real, fake.detach(), y)
-            if pause != "d":
-                self.opt_D.zero_grad(set_to_none=True)
-                (loss_d if penalty is None else loss_d + penalty).backward()
-                self.opt_D.step()
-                stab.observe(real_logits)
-                if stab.reg.due(d_step):  # lazy R1/R2: its own D step every reg_interval D steps
-                    self.opt_D.zero_grad(set_to_none=True)
-                    reg = stab.reg.loss(stab.judged_by(self.D), real, fake, y)
-                    reg.backward()
-                    self.opt_D.step()
-                    penalty = reg / stab.reg.interval  # logged per step, as the main phase's penalty
-        # (2) G: maximize log D(G(z)) (or the configured G loss), D frozen: no weight gradients for D
-        if pause != "g":
-            self.D.requires_grad_(False)
-            loss_g = self.g_loss(self.D(stab.shown(fake), y))
-            self.opt_G.zero_grad(set_to_none=True)
-            loss_g.backward()
-            self.opt_G.step()
-            self.D.requires_grad_(True)
-            if self.G_ema is not None:
-                self.G_ema.update(self.G, B, self.batches_seen * B)
-        else:
-            loss_g = self.g_loss(fake_logits)
-        self.last_real = (real, y)
-        real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
-        self.stats.add(loss_d.detach(), loss_g.detach(), self.d_loss.belief(real_logits).mean(),
+        """One iteration (iteration.py), then its statistics and the balance rule's next decision."""
+        pause = self.balance.pause if self.config.balance else "none"
+        it = self.iteration
+        it.run(pause)
+        real_logits, fake_logits = it.real_logits.detach(), it.fake_logits.detach()
+        self.stats.add(it.loss_d.detach(), it.loss_g.detach(), self.d_loss.belief(real_logits).mean(),
                        self.d_loss.belief(fake_logits).mean(), pause,
-                       None if penalty is None else penalty.detach())
-        if config.balance:
-            before = self.balance.paused
-            d_error = float(self.d_loss.error(real_logits, fake_logits))  # the per-step sync
-            if self.balance.update(d_error) != before:
-                self.reporter.event(self.step + 1, "balance", paused=self.balance.paused,
-                                    d_error=self.balance.error)
+                       None if it.penalty is None else it.penalty.detach())
+        self.last_real = it.last_real
+        if self.config.balance:
+            event = self.balance.after_step(self.step + 1, real_logits, fake_logits, self)
+            if event is not None:
+                self.reporter.event(self.step + 1, "balance", **event)
 
     @property
     def sampling_G(self) -> torch.nn.Module:
@@ -189,7 +150,7 @@ class Trainer:
         """A frozen copy of the sampling generator, for reporting and evaluation."""
         self._refresh_ema_statistics()
         generator = TrainedGenerator(self.config, self.sampling_G.state_dict(), self.device, self.step)
-        fixed = generator.generate(self.fixed_z, self.fixed_y).numpy()
+        fixed = progress_images(generator, self.fixed_z, self.fixed_y, self.step).numpy()
         return Snapshot(self.config, self.step, self.clock.elapsed(), generator, fixed)
 
     # ----------------------------------------------------------------------------- the loop
@@ -278,6 +239,9 @@ class Trainer:
             self.recovery.recover_from_nonfinite()
             return
         self.reporter.record(record, self.health.check_record(record), self.bar)
+        if self.config.weight_report is not None:  # the cgan write-up's report of exploding weights
+            for warning in large_weights({"G": self.G, "D": self.D}, self.config.weight_report):
+                self.reporter.warn(warning, self.step)
 
     def save_checkpoint(self, final: bool = False) -> bool:
         """Save unless a weight or loss went non-finite (a NaN never reaches a checkpoint): then roll

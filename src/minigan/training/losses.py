@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import DLoss, GLoss
+from .losses_literal import cgan_d_loss, cgan_g_loss, prob_d_loss, prob_g_loss
 from .penalties import d_wasserstein, g_wasserstein
 
 Tensor = torch.Tensor
@@ -67,17 +68,25 @@ class DLossSpec:
     belief_name: str
 
 
+def _half_bce(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """D's error as the balance rule reads it: the mean of its real and fake cross-entropies."""
+    return 0.5 * d_bce(real_logits, fake_logits)
+
+
 D_LOSSES: dict[DLoss, DLossSpec] = {
     # bce: D's sigmoid output is its probability of "real"; its error is the mean cross-entropy.
-    "bce": DLossSpec(d_bce, torch.sigmoid, lambda r, f: 0.5 * d_bce(r, f), True, "sigmoid(logit)"),
+    "bce": DLossSpec(d_bce, torch.sigmoid, _half_bce, True, "sigmoid(logit)"),
     # hinge: the logit's sign is D's verdict; no probability, so no balance and no saturation rule.
     "hinge": DLossSpec(d_hinge, lambda x: (x > 0).float(), None, False, "share of logits > 0"),
     # lsgan: the raw output regresses onto 1 (real) / 0 (fake); clamped, it reads as a belief.
     "lsgan": DLossSpec(d_lsgan, lambda x: x.clamp(0.0, 1.0), None, False, "output clamped to [0, 1]"),
     # wgan: a critic's score has no scale at all; its sign is the nearest thing to a verdict.
     "wgan": DLossSpec(d_wasserstein, lambda x: (x > 0).float(), None, False, "share of scores > 0"),
+    # the write-ups' probability forms (--literal): the same readings as bce
+    "cgan_clipped": DLossSpec(cgan_d_loss, torch.sigmoid, _half_bce, True, "sigmoid(logit)"),
+    "prob": DLossSpec(prob_d_loss, torch.sigmoid, _half_bce, True, "sigmoid(logit)"),
 }
 G_LOSSES: dict[GLoss, Callable[[Tensor], Tensor]] = {
     "nonsaturating": g_nonsaturating, "minimax": g_minimax, "hinge": g_hinge, "lsgan": g_lsgan,
-    "wgan": g_wasserstein,
+    "wgan": g_wasserstein, "cgan_clipped": cgan_g_loss, "prob": prob_g_loss,
 }

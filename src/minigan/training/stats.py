@@ -62,3 +62,14 @@ class StepStats:
         if balance_error is not None:
             record.update(paused_d=paused["d"], paused_g=paused["g"], balance_error=balance_error)
         return record
+
+
+def large_weights(nets: dict[str, nn.Module], threshold: float) -> list[str]:
+    """One line per parameter tensor holding a value whose magnitude exceeds `threshold`."""
+    found = []
+    for net, module in nets.items():
+        for name, param in module.named_parameters():
+            peak = float(param.detach().abs().max())
+            if peak > threshold:
+                found.append(f"weight {net}.{name} reached magnitude {peak:.4g} (above {threshold:g})")
+    return found
