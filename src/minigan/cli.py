@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .config import PRESET_NOTES, TrainConfig, config_fields, get_config, preset_names
+from .data.datasets import DATASET_NAMES
 from .errors import MiniganError
 
 EXAMPLES = {
@@ -34,7 +35,15 @@ EXAMPLES = {
   minigan clock runs/cgan --time 12:59 --out face.gif --fps 20""",
     "amplitude": """examples:
   minigan amplitude runs/cgan --digit 4 --out four.png""",
+    "datasets": """examples:
+  minigan datasets
+  MINIGAN_DATA_DIR=~/data minigan datasets      # ~/data/mnist, ~/data/fashion-mnist, ...""",
+    "classifier": """examples:
+  minigan classifier train --dataset fashion --out fashion.safetensors
+  minigan classifier train --data-dir ~/my-idx-folder --out mine.safetensors
+  minigan eval runs/mine --classifier mine.safetensors""",
 }
+_DATASET_HELP = f"one of: {', '.join(DATASET_NAMES)}"
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
@@ -97,16 +106,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--digit", type=int, help="conditional runs: this digit only")
     p.add_argument("--labels", help="conditional runs: comma-separated digits, one per sample")
     p.add_argument("--class-grid", type=Path, help="conditional runs: PNG with one column per digit")
+    p.add_argument("--dataset", choices=DATASET_NAMES, metavar="NAME",
+                   help=f"name the class-grid columns after this dataset's classes (default: the run's); "
+                   f"{_DATASET_HELP}")
     p.add_argument("--device", default="cpu")
 
-    p = command("eval", "score a run or a samples .npz against the MNIST test set")
+    p = command("eval", "score a run or a samples .npz against its dataset's test set")
     p.add_argument("source", type=Path, help="run folder or samples .npz")
     p.add_argument("--num", type=int, help="samples to score (default: 10000 from a run, all of an .npz)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", help="MNIST folder (default $MINIGAN_DATA_DIR or the cache)")
+    p.add_argument("--data-dir", help="the dataset's folder (default: the run's, else $MINIGAN_DATA_DIR or "
+                   "the cache)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", type=Path, help="metrics file (default: RUN/metrics.json or NPZ.metrics.json)")
     p.add_argument("--no-floor", action="store_true", help="skip the real-data floor column")
+    p.add_argument("--dataset", choices=DATASET_NAMES, metavar="NAME",
+                   help=f"dataset the images imitate (default: the run's config.json, else mnist); "
+                   f"{_DATASET_HELP}")
+    p.add_argument("--classifier", type=Path, metavar="FILE",
+                   help="classifier weights from `minigan classifier train` (needed for --dataset idx)")
+    p.add_argument("--inception", action="store_true",
+                   help="add Inception-FID (extra `inception`; ~36 min per 10k images on one CPU thread)")
     p.add_argument("--device", default="cpu")
 
     p = command("interpolate", "a strip between two digits (conditional) or two seeds")
@@ -136,6 +156,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("amplitude.png"))
 
     command("presets", "list the presets and how each differs from its seed recipe")
+    command("datasets", "list the named datasets: sizes, classes, licence and cache state")
+
+    p = command("classifier", "the feature classifier behind the metrics of a dataset")
+    csub = p.add_subparsers(dest="classifier_command", required=True, metavar="ACTION")
+    p = csub.add_parser("train", help="train a classifier for a dataset or a labelled IDX folder",
+                        description="train a classifier for a dataset or a labelled IDX folder "
+                        "(deterministic, CPU)",
+                        epilog=EXAMPLES["classifier"], formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .metrics.classifier_cli import add_arguments
+
+    add_arguments(p)
     return parser
 
 
@@ -192,7 +223,22 @@ def _cmd_sample(args) -> int:
         print(f"wrote {visual.save_grid(images, args.grid)}")
     if args.class_grid:
         print(f"wrote {visual.save_grid(explore.class_grid(gen, seed=args.seed), args.class_grid, nrow=10)}")
+        if legend := _class_legend(gen, args.dataset):
+            print(legend)
     return 0
+
+
+def _class_legend(gen, dataset: str | None) -> str | None:
+    """'columns: 0 T-shirt/top, 1 Trouser, ...' for a named dataset's conditional generator."""
+    from .data import DATASETS
+
+    spec = DATASETS.get(dataset or gen.config.dataset)
+    if spec is None or not gen.conditional:
+        return None
+    if spec.num_classes != gen.num_classes:
+        raise MiniganError(f"--dataset {spec.name} has {spec.num_classes} classes, this generator "
+                           f"{gen.num_classes}; name the dataset it was trained on")
+    return "columns: " + ", ".join(f"{i} {name}" for i, name in enumerate(spec.class_names))
 
 
 def _cmd_eval(args) -> int:
@@ -202,21 +248,26 @@ def _cmd_eval(args) -> int:
     from .sampling import resolve_device
 
     args.device = str(resolve_device(args.device))  # fail on a missing GPU before any work
-    source = args.source
+    source, dataset, data_dir = args.source, args.dataset, args.data_dir
+    if dataset is None:  # a run is scored on the dataset (and folder) it was trained on
+        dataset, run_data_dir = metrics.run_dataset(source) if source.is_dir() else ("mnist", None)
+        data_dir = data_dir or run_data_dir
+    common = dict(dataset=dataset, classifier=args.classifier, data_dir=data_dir, device=args.device,
+                  inception=args.inception)
     if source.is_dir():
-        results = metrics.evaluate_run(source, num=args.num or 10000, seed=args.seed, data_dir=args.data_dir,
-                                       device=args.device)
+        results = metrics.evaluate_run(source, num=args.num or 10000, seed=args.seed, **common)
         out = args.out or source / "metrics.json"
     else:
-        results = metrics.evaluate_npz(source, num=args.num, data_dir=args.data_dir, device=args.device)
+        results = metrics.evaluate_npz(source, num=args.num, **common)
         out = args.out or source.with_suffix(".metrics.json")
     floor_num = min(results["num_images"], 10000)  # the floor uses as many real images as were scored
-    floor = None if args.no_floor else metrics.real_floor(args.data_dir, num=floor_num, device=args.device)
-    metrics.write_metrics_json(out, {"metrics": results, "real_floor": floor, "source": str(source)})
+    floor = None if args.no_floor else metrics.real_floor(data_dir, num=floor_num, **common)
+    metrics.write_metrics_json(out, {"metrics": results, "real_floor": floor, "source": str(source),
+                                     "dataset": dataset})
     if args.json:
         print(json.dumps({"metrics": results, "real_floor": floor}, indent=2))
     else:
-        print(metrics.format_table(results, floor))
+        print(metrics.format_table(results, floor, dataset))
         print(f"wrote {out}")
     return 0
 
@@ -250,6 +301,20 @@ def _cmd_amplitude(args) -> int:
     gen = load_generator(args.run)
     images = explore.amplitude_sweep(gen, args.digit, rows=args.rows, seed=args.seed)
     print(f"wrote {visual.save_grid(images, args.out, nrow=len(images) // args.rows)}")
+    return 0
+
+
+def _cmd_datasets(args) -> int:
+    from .data import format_datasets
+
+    print(format_datasets())
+    return 0
+
+
+def _cmd_classifier(args) -> int:
+    from .metrics.classifier_cli import run
+
+    run(args)  # the only action so far: train
     return 0
 
 

@@ -230,7 +230,8 @@ def coerce_field(name: str, value: Any) -> Any:
 
 
 _CHOICES = {
-    "dataset": ("mnist", "idx"),
+    "dataset": ("mnist", "fashion", "kmnist", "emnist-letters", "emnist-balanced", "emnist-digits", "qmnist",
+                "idx"),
     "arch": ("mlp", "dcgan", "cgan", "conv"),
     "z_prior": ("normal", "uniform"),
     "g_activation": ("relu", "leaky_relu"),

@@ -7,22 +7,40 @@
     catalog.py   dataset_info (class count and names), cache state, the `minigan datasets` table
     pixels.py    to_float / to_uint8
 
-`MIRRORS` is MNIST's mirror list; `load_dataset` reads it from here at call time, so replacing
-it (as the tests do with a local server) redirects MNIST downloads.
+Names are imported on first use (PEP 562), so `minigan.data.datasets` (the registry, standard
+library only) stays cheap to import for the command line. `MIRRORS` is MNIST's mirror list;
+`load_dataset` reads it from here at call time, so replacing it (as the tests do with a local
+server) redirects MNIST downloads.
 """
 
-from .catalog import CacheState, DatasetInfo, cache_state, dataset_info, format_datasets
-from .datasets import DATASET_NAMES, DATASETS, Archive, DataFile, DatasetSpec, get_spec
-from .download import MIRRORS, MNIST_MD5, download_dataset, download_mnist
-from .idx import IDX_DTYPES, read_idx, read_idx_shape
-from .loading import Dataset, load_dataset, resolve_data_dir
-from .pixels import to_float, to_uint8
+from __future__ import annotations
 
-MNIST_FILES = {split: tuple(f.stem for f in DATASETS["mnist"].files(split)) for split in ("train", "test")}
+import importlib
+from typing import Any
 
-__all__ = [
-    "DATASETS", "DATASET_NAMES", "IDX_DTYPES", "MIRRORS", "MNIST_FILES", "MNIST_MD5", "Archive", "CacheState",
-    "DataFile", "Dataset", "DatasetInfo", "DatasetSpec", "cache_state", "dataset_info", "download_dataset",
-    "download_mnist", "format_datasets", "get_spec", "load_dataset", "read_idx", "read_idx_shape",
-    "resolve_data_dir", "to_float", "to_uint8",
-]
+_EXPORTS = {
+    "catalog": ["CacheState", "DatasetInfo", "cache_state", "dataset_info", "format_datasets"],
+    "datasets": ["DATASETS", "DATASET_NAMES", "Archive", "DataFile", "DatasetSpec", "get_spec"],
+    "download": ["MIRRORS", "MNIST_MD5", "download_dataset", "download_mnist"],
+    "idx": ["IDX_DTYPES", "read_idx", "read_idx_shape"],
+    "loading": ["Dataset", "load_dataset", "resolve_data_dir"],
+    "pixels": ["to_float", "to_uint8"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted([*_WHERE, "MNIST_FILES"])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MNIST_FILES":
+        mnist = importlib.import_module(f"{__name__}.datasets").DATASETS["mnist"]
+        value: Any = {split: tuple(f.stem for f in mnist.files(split)) for split in ("train", "test")}
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -64,8 +64,12 @@ def _cache_root() -> Path:
     return (Path(cache) if os.path.isabs(cache) else Path.home() / ".cache") / "minigan"  # XDG: no relative
 
 
-def _holds(folder: Path, spec: DatasetSpec) -> bool:
-    return any(find_file(folder, f.stem) is not None for f in spec.all_files)
+def _is_folder_of(folder: Path, spec: DatasetSpec) -> bool:
+    """Named for the dataset, or holding files only it has (Fashion and KMNIST reuse MNIST's names)."""
+    if folder.name in spec.folder_names:
+        return True
+    others = {f.stem for other in DATASETS.values() if other is not spec for f in other.all_files}
+    return any(find_file(folder, f.stem) is not None for f in spec.all_files if f.stem not in others)
 
 
 def _resolve(data_dir: str | Path | None, dataset: str) -> tuple[Path, bool]:
@@ -77,19 +81,22 @@ def _resolve(data_dir: str | Path | None, dataset: str) -> tuple[Path, bool]:
         spec = DATASETS.get(dataset)
         if spec is None:  # "idx": the folder itself
             return root, True
-        if not _holds(root, spec):
-            for sub in spec.folder_names:
-                if (root / sub).is_dir():
-                    return root / sub, True
-        if dataset == "mnist" or _holds(root, spec):  # MNIST: the folder, as always (even a missing one)
+        holds_mnist = dataset == "mnist" and any(find_file(root, f.stem) for f in spec.all_files)
+        if holds_mnist or _is_folder_of(root, spec):
+            return root, True
+        for sub in spec.folder_names:
+            if (root / sub).is_dir():
+                return root / sub, True
+        if dataset == "mnist":  # MNIST: the folder itself, as always (even a missing one)
             return root, True
     return _cache_root() / dataset, False
 
 
 def resolve_data_dir(data_dir: str | Path | None, dataset: str = "mnist") -> Path:
-    """Where `dataset` lives: the argument; else $MINIGAN_DATA_DIR if it holds that dataset's files
-    or has a sub-folder named for it (e.g. `fashion-mnist/`; for MNIST the folder itself, always);
-    else the cache $XDG_CACHE_HOME/minigan/<dataset> (default ~/.cache/minigan/<dataset>)."""
+    """Where `dataset` lives: the argument; else $MINIGAN_DATA_DIR if it is that dataset's folder
+    (named like it, e.g. `fashion-mnist`, or holding files no other dataset has) or has such a
+    sub-folder (for MNIST the folder itself otherwise, as always); else the cache
+    $XDG_CACHE_HOME/minigan/<dataset> (default ~/.cache/minigan/<dataset>)."""
     return _resolve(data_dir, dataset)[0]
 
 

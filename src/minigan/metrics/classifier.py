@@ -174,6 +174,6 @@ def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor) -> f
 
 
 if __name__ == "__main__":
-    from minigan.metrics.classifier_training import main
+    from minigan.metrics.classifier_cli import main
 
     main()
