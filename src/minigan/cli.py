@@ -261,7 +261,7 @@ def _cmd_eval(args) -> int:
         results = metrics.evaluate_npz(source, num=args.num, **common)
         out = args.out or source.with_suffix(".metrics.json")
     floor_num = min(results["num_images"], 10000)  # the floor uses as many real images as were scored
-    floor = None if args.no_floor else metrics.real_floor(data_dir, num=floor_num, **common)
+    floor = None if args.no_floor else metrics.real_floor(num=floor_num, **common)
     metrics.write_metrics_json(out, {"metrics": results, "real_floor": floor, "source": str(source),
                                      "dataset": dataset})
     if args.json:

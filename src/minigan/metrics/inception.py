@@ -22,6 +22,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def load_inception(device: str = "cpu") -> torch.jit.ScriptModule:
     sha1 = hashlib.sha1(path.read_bytes(), usedforsecurity=False).hexdigest()
     if sha1 != WEIGHTS_SHA1:
         raise ConfigError(f"{path} has SHA-1 {sha1}, not the published {WEIGHTS_SHA1}; reinstall: {_INSTALL}")
-    return torch.jit.load(str(path), map_location=device).eval()
+    with warnings.catch_warnings():  # TorchScript is deprecated in torch 2.13, but it is the format shipped
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(str(path), map_location=device).eval()
 
 
 def resize_matrix(n_in: int, n_out: int) -> torch.Tensor:
