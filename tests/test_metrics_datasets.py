@@ -322,3 +322,4 @@ def test_sample_names_the_class_grid_columns(tmp_path: Path, fashion_dir: Path, 
     line = _cli_error(["sample", str(tmp_path / "run"), "--class-grid", str(tmp_path / "h.png"), "--dataset",
                        "emnist-letters"], capsys)
     assert "emnist-letters has 26 classes, this generator 10" in line
+    assert not (tmp_path / "h.png").exists()  # refused before sampling

@@ -203,6 +203,7 @@ def _cmd_sample(args) -> int:
     from .sampling import load_generator, save_samples
 
     gen = load_generator(args.run, args.device)
+    legend = _class_legend(gen, args.dataset) if args.class_grid else None  # checked before any sampling
     labels = None
     if args.digit is not None:
         labels = np.full(args.num, args.digit)
@@ -223,7 +224,7 @@ def _cmd_sample(args) -> int:
         print(f"wrote {visual.save_grid(images, args.grid)}")
     if args.class_grid:
         print(f"wrote {visual.save_grid(explore.class_grid(gen, seed=args.seed), args.class_grid, nrow=10)}")
-        if legend := _class_legend(gen, args.dataset):
+        if legend:
             print(legend)
     return 0
 

@@ -9,8 +9,8 @@ Where the numbers come from (read, then typed in here):
 - MNIST: content MD5s as minigan always shipped them; `.gz` MD5s and the S3 mirror from
   torchvision `datasets/mnist.py`.
 - Fashion-MNIST: `.gz` MD5s from zalandoresearch/fashion-mnist README (also torchvision); content
-  MD5s as published by several loaders (e.g. mnists, numpyvision) and checked here against the
-  copy in shared/data/fashion-mnist.
+  MD5s as listed by several public loaders, and checked here against the copy in
+  shared/data/fashion-mnist (whose gzip bytes differ from the published ones).
 - KMNIST: rois-codh/kmnist README (files, CC BY-SA 4.0), MD5s from torchvision.
 - EMNIST: zip URL and MD5 from torchvision and NIST's EMNIST page; member MD5s from
   pczarnik/mnists `_emnist.py`; class mappings from the EMNIST paper's mapping files.
@@ -108,7 +108,7 @@ def _emnist(split: str, title: str, train_n: int, test_n: int, md5s: tuple[str, 
         test=_pair(f"emnist-{split}-test", test_n, md5s[2:]),
         class_names=class_names, is_digits=is_digits, transposed=True, label_offset=label_offset,
         archive=_EMNIST_ZIP, folder_names=(f"emnist-{split}",),
-        note="one 0.5 GB zip of all EMNIST splits; images stored transposed (fixed on load)" + note,
+        note="one large zip of all six EMNIST splits; images stored transposed (fixed on load)" + note,
     )
 
 
