@@ -18,6 +18,19 @@ def mnist_dir() -> Path:
     return folder
 
 
+def _fashion_dir() -> Path:
+    """$MINIGAN_TEST_FASHION, else the folder `fashion-mnist` beside the MNIST folder."""
+    return Path(os.environ.get("MINIGAN_TEST_FASHION") or _mnist_dir().parent / "fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def fashion_dir() -> Path:
+    folder = _fashion_dir()
+    if not any((folder / f"t10k-images-idx3-ubyte{ext}").exists() for ext in ("", ".gz")):
+        pytest.skip(f"Fashion-MNIST not found in {folder}; set MINIGAN_TEST_FASHION")
+    return folder
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
     """Keep the real-data-floor cache of the tests out of the user's ~/.cache."""

@@ -23,6 +23,9 @@ from minigan.training import Trainer, TrainingDiverged
 from minigan.training.ema import ema_beta
 from minigan.training.losses import D_LOSSES
 
+# A preset built on each architecture (the literal ones through --literal).
+ARCH_PRESET = {"cgan": ("cgan", False), "dcgan": ("dcgan", False), "conv": ("fast", False),
+               "mlp": ("mlp4", False), "cgan_literal": ("cgan", True), "dcgan_literal": ("dcgan", True)}
 QUIET = dict(log_every=1000, sample_every=1000, tensorboard=False, grid_size=2)
 
 
@@ -84,23 +87,23 @@ def test_a_nan_found_by_the_final_save_rolls_back_and_still_reaches_the_budget(m
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_network_fields_an_architecture_ignores_are_refused_in_one_line(arch, capsys):
-    base = {"cgan": "cgan", "dcgan": "dcgan", "conv": "fast", "mlp": "mlp4"}[arch]
-    preset = PRESETS[base].config
+    base, literal = ARCH_PRESET[arch]
+    preset = get_config(base, literal=literal)
     other = {"relu": "leaky_relu", "leaky_relu": "relu"}
     values = {"g_hidden": "48,24", "d_hidden": "24,48", "g_activation": other[preset.g_activation],
               "d_activation": other[preset.d_activation], "leaky_slope": "0.1", "g_dropout": "0.2",
               "d_dropout": "0.2" if preset.d_dropout != 0.2 else "0.1"}
     for name in NETWORK_FIELDS:
         flag = "--" + name.replace("_", "-")
-        argv = ["train", "--preset", base, "--dry-run"]
-        argv += ["--no-g-batchnorm" if PRESETS[base].config.g_batchnorm else "--g-batchnorm"] \
+        argv = ["train", "--preset", base, "--dry-run", *(["--literal"] if literal else [])]
+        argv += ["--no-g-batchnorm" if preset.g_batchnorm else "--g-batchnorm"] \
             if name == "g_batchnorm" else [flag, values[name]]
         code = cli.main(argv)
         out, err = capsys.readouterr()
         if name in ARCHITECTURES[arch].honours:
             assert code == 0, err
             config = json.loads(out)
-            assert config[name] != getattr(PRESETS[base].config, name)
+            assert config[name] != getattr(preset, name)
         else:
             assert code == 2 and err.count("\n") == 1
             assert f"{flag} does nothing for arch={arch}" in err and "honoured by arch=" in err
@@ -115,7 +118,7 @@ def test_every_preset_only_sets_fields_its_architecture_honours():
 def test_honoured_network_fields_change_the_networks():
     """A field an architecture says it honours must change what it builds."""
     for arch, spec in ARCHITECTURES.items():
-        base = get_config({"cgan": "cgan", "dcgan": "dcgan", "conv": "fast", "mlp": "mlp4"}[arch])
+        base = get_config(ARCH_PRESET[arch][0], literal=ARCH_PRESET[arch][1])
         for name in spec.honours:
             flip = {"relu": "leaky_relu", "leaky_relu": "relu"}
             changed = {"g_hidden": (16, 8), "d_hidden": (8, 16), "g_activation": flip[base.g_activation],

@@ -1,54 +1,61 @@
-"""FID reference statistics: mean and covariance of classifier features over the MNIST test set.
+"""FID reference statistics: mean and covariance of classifier features over a dataset's test set.
 
-Shipped as ``mnist_test_stats.npz`` (float64 ``mu`` (128,), ``sigma`` (128, 128), and the
-fingerprint of the classifier that made them). Recompute after retraining the
-classifier, then replace the shipped file with the result::
+Shipped as ``<dataset>_test_stats.npz`` beside the dataset's classifier (float64 ``mu`` (128,),
+``sigma`` (128, 128), and the fingerprint of the classifier that made them). Recompute after
+retraining a classifier, then replace the shipped file with the result::
 
-    python -m minigan.metrics.reference --data-dir ~/mnist --out mnist_test_stats.npz
+    python -m minigan.metrics.reference --dataset fashion --data-dir ~/fashion \
+        --classifier src/minigan/metrics/fashion_classifier.safetensors --out fashion_test_stats.npz
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from minigan.errors import CheckpointError
+from minigan.fileio import atomic_path
 from minigan.metrics.classifier import (
     SHIPPED_CLASSIFIER,
     classifier_metadata,
     load_classifier,
     predict_features,
+    shipped_classifier_path,
 )
 from minigan.metrics.scores import gaussian_stats
 
 SHIPPED_STATS = Path(__file__).with_name("mnist_test_stats.npz")
 
 
+def shipped_stats_path(dataset: str) -> Path:
+    return Path(__file__).with_name(f"{dataset}_test_stats.npz")
+
+
 def compute_reference_stats(
-    data_dir: str | Path,
+    data_dir: str | Path | None,
     classifier_path: str | Path = SHIPPED_CLASSIFIER,
     device: str = "cpu",
     batch_size: int = 1000,
+    *,
+    dataset: str = "mnist",
 ) -> dict[str, np.ndarray]:
-    """Feature statistics of the 10k MNIST test images: {mu, sigma, classifier_fingerprint}."""
+    """Feature statistics of a dataset's test images: {mu, sigma, classifier_fingerprint}."""
     from minigan.data import load_dataset
 
     model = load_classifier(classifier_path, device)
-    feats, _ = predict_features(model, load_dataset(data_dir, split="test").images, batch_size)
+    images = load_dataset(data_dir, split="test", dataset=dataset).images
+    feats, _ = predict_features(model, images, batch_size)
     mu, sigma = gaussian_stats(feats.double().numpy())
     fp = classifier_metadata(classifier_path)["fingerprint"]
     return {"mu": mu, "sigma": sigma, "classifier_fingerprint": np.array(fp)}
 
 
 def save_reference_stats(stats: dict[str, np.ndarray], path: str | Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **stats)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **stats)
 
 
 def load_reference_stats(path: str | Path = SHIPPED_STATS) -> dict[str, np.ndarray]:
@@ -65,30 +72,36 @@ def load_reference_stats(path: str | Path = SHIPPED_STATS) -> dict[str, np.ndarr
     return stats
 
 
-@lru_cache(maxsize=1)
-def shipped_reference_stats() -> dict[str, np.ndarray]:
-    """The packaged stats, checked against the packaged classifier once per process."""
-    stats = load_reference_stats(SHIPPED_STATS)
-    if stats["classifier_fingerprint"] != classifier_metadata()["fingerprint"]:
+@lru_cache(maxsize=8)
+def shipped_reference_stats(dataset: str = "mnist") -> dict[str, np.ndarray]:
+    """A dataset's packaged stats, checked against its packaged classifier once per process."""
+    stats_path, classifier_path = shipped_stats_path(dataset), shipped_classifier_path(dataset)
+    stats = load_reference_stats(stats_path)
+    if stats["classifier_fingerprint"] != classifier_metadata(classifier_path)["fingerprint"]:
         raise CheckpointError(
-            f"{SHIPPED_STATS.name} was computed with another classifier than "
-            f"{SHIPPED_CLASSIFIER.name}; recompute it with `python -m minigan.metrics.reference`"
+            f"{stats_path.name} was computed with another classifier than "
+            f"{classifier_path.name}; recompute it with `python -m minigan.metrics.reference`"
         )
     return stats
 
 
 def main(argv: list[str] | None = None) -> None:
+    from minigan.data import DATASET_NAMES
+
     parser = argparse.ArgumentParser(
         prog="python -m minigan.metrics.reference",
-        description="Compute FID reference statistics of the MNIST test set.",
+        description="Compute FID reference statistics of a dataset's test set.",
         epilog="example: python -m minigan.metrics.reference --data-dir shared/data/mnist "
         "--out src/minigan/metrics/mnist_test_stats.npz",
     )
-    parser.add_argument("--data-dir", required=True, help="folder with the MNIST IDX files")
+    parser.add_argument("--dataset", default="mnist", choices=DATASET_NAMES,
+                        help="which dataset (default mnist)")
+    parser.add_argument("--data-dir", help="folder with the IDX files (default: the dataset's cache folder)")
     parser.add_argument("--out", required=True, help="where to write the .npz statistics")
-    parser.add_argument("--classifier", default=str(SHIPPED_CLASSIFIER), help="weights to use")
+    parser.add_argument("--classifier", help="weights to use (default: the dataset's shipped classifier)")
     args = parser.parse_args(argv)
-    stats = compute_reference_stats(args.data_dir, args.classifier)
+    classifier = args.classifier or shipped_classifier_path(args.dataset)
+    stats = compute_reference_stats(args.data_dir, classifier, dataset=args.dataset)
     save_reference_stats(stats, args.out)
     print(f"mu {stats['mu'].shape}, sigma {stats['sigma'].shape} -> {args.out}")
 

@@ -18,6 +18,7 @@ def evaluate_snapshot(snapshot: Snapshot) -> dict:
 
     config, generator = snapshot.config, snapshot.generator
     images, labels = generator.sample(config.eval_num, seed=config.seed)
-    results = evaluate_images(images, labels, data_dir=config.data_dir, device=str(generator.device))
+    results = evaluate_images(images, labels, dataset=config.dataset, data_dir=config.data_dir,
+                              device=str(generator.device))
     return {"step": snapshot.step, "elapsed": round(snapshot.elapsed, 2), "num": config.eval_num,
             **{k: results[k] for k in TRACKED}}

@@ -9,6 +9,7 @@ decides about checkpoints, best.pt and rollbacks.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 from dataclasses import dataclass
@@ -69,11 +70,15 @@ class Trainer:
         torch.manual_seed(config.seed)
 
         data = load_dataset(config.data_dir, "train", dataset=config.dataset, progress=progress)
+        data.image_size  # noqa: B018 - raises the one-line DataError for non-square images
         if config.conditional and data.labels is None:
             raise ConfigError(f"conditional training needs labels, and {data.source} has none")
-        if config.conditional and data.num_classes > config.num_classes:
-            raise ConfigError(f"{data.source} has {data.num_classes} classes but num_classes is "
-                              f"{config.num_classes}; raise --num-classes")
+        if config.conditional and data.num_classes != config.num_classes:
+            if config.num_classes != TrainConfig.num_classes and data.num_classes > config.num_classes:
+                raise ConfigError(f"{data.source} has {data.num_classes} classes but num_classes is "
+                                  f"{config.num_classes}; raise --num-classes or drop it")
+            if config.num_classes == TrainConfig.num_classes:  # not chosen: the data's class count
+                config = self.config = dataclasses.replace(config, num_classes=data.num_classes)
         self.batches = DeviceBatches(data.images, data.labels, config, self.device)
 
         layout = memory_format(config)

@@ -1,14 +1,13 @@
-"""`minigan` command line: parse, validate, call the Python API, print. Nothing else lives here."""
+"""The argument parser: every subcommand, its flags and help; config flags come from TrainConfig."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from .config import config_fields, field_choices, field_help, flag
-from .errors import MiniganError
-from .presets import PRESETS, get_config, preset_names
+from ..config import config_fields, field_choices, field_help, flag
+from ..data.datasets import DATASET_NAMES
+from ..presets import preset_names
 
 EXAMPLES = {
     "train": """examples:
@@ -34,7 +33,15 @@ EXAMPLES = {
   minigan clock runs/cgan --time 12:59 --out face.gif --fps 20""",
     "amplitude": """examples:
   minigan amplitude runs/cgan --digit 4 --out four.png""",
+    "datasets": """examples:
+  minigan datasets
+  MINIGAN_DATA_DIR=~/data minigan datasets      # ~/data/mnist, ~/data/fashion-mnist, ...""",
+    "classifier": """examples:
+  minigan classifier train --dataset fashion --out fashion.safetensors
+  minigan classifier train --data-dir ~/my-idx-folder --out mine.safetensors
+  minigan eval runs/mine --classifier mine.safetensors""",
 }
+_DATASET_HELP = f"one of: {', '.join(DATASET_NAMES)}"
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
@@ -52,11 +59,11 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
                                metavar=f.name.split("_")[-1].upper())
 
 
-def _overrides(args: argparse.Namespace) -> dict:
+def overrides(args: argparse.Namespace) -> dict:
     return {f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name, None) is not None}
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line like every other error (subcommands inherit it)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -65,8 +72,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"minigan: error: {where}{message}; see `{self.prog} --help`\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
         prog="minigan", description="Train, sample, evaluate and play with GANs on MNIST-format images.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n\n".join(EXAMPLES[k] for k in ("train", "sample", "eval")),
@@ -103,16 +110,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--digit", type=int, help="conditional runs: this digit only")
     p.add_argument("--labels", help="conditional runs: comma-separated digits, one per sample")
     p.add_argument("--class-grid", type=Path, help="conditional runs: PNG with one column per digit")
+    p.add_argument("--dataset", choices=DATASET_NAMES, metavar="NAME",
+                   help=f"name the class-grid columns after this dataset's classes (default: the run's); "
+                   f"{_DATASET_HELP}")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 
-    p = command("eval", "score a run or a samples .npz against the MNIST test set")
+    p = command("eval", "score a run or a samples .npz against its dataset's test set")
     p.add_argument("source", type=Path, help="run folder or samples .npz")
     p.add_argument("--num", type=int, help="samples to score (default: 10000 from a run, all of an .npz)")
     p.add_argument("--seed", type=int, default=0, help="noise seed of the scored samples")
-    p.add_argument("--data-dir", help="MNIST folder (default $MINIGAN_DATA_DIR or the cache)")
+    p.add_argument("--data-dir", help="the dataset's folder (default: the run's, else $MINIGAN_DATA_DIR or "
+                   "the cache)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", type=Path, help="metrics file (default: RUN/metrics.json or NPZ.metrics.json)")
     p.add_argument("--no-floor", action="store_true", help="skip the real-data floor column")
+    p.add_argument("--dataset", choices=DATASET_NAMES, metavar="NAME",
+                   help=f"dataset the images imitate (default: the run's config.json, else mnist); "
+                   f"{_DATASET_HELP}")
+    p.add_argument("--classifier", type=Path, metavar="FILE",
+                   help="classifier weights from `minigan classifier train` (needed for --dataset idx)")
+    p.add_argument("--inception", action="store_true",
+                   help="add Inception-FID (extra `inception`; ~36 min per 10k images on one CPU thread)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 
     run_help = "run folder, generator .safetensors or checkpoint .pt"
@@ -143,155 +161,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("amplitude.png"), help="PNG to write")
 
     command("presets", "list the presets and how each differs from its seed recipe")
+    command("datasets", "list the named datasets: sizes, classes, licence and cache state")
+
+    p = command("classifier", "the feature classifier behind the metrics of a dataset")
+    csub = p.add_subparsers(dest="classifier_command", required=True, metavar="ACTION",
+                            help="train: fit a classifier on a dataset for its metrics")
+    p = csub.add_parser("train", help="train a classifier for a dataset or a labelled IDX folder",
+                        description="train a classifier for a dataset or a labelled IDX folder "
+                        "(deterministic, CPU)",
+                        epilog=EXAMPLES["classifier"], formatter_class=argparse.RawDescriptionHelpFormatter)
+    from ..metrics.classifier_cli import add_arguments
+
+    add_arguments(p)
     return parser
-
-
-def _cmd_train(args) -> int:
-    from .run.folder import next_run_dir
-    from .runtime import configure_process
-    from .training import Trainer, resume
-
-    if args.resume:  # a preset named here must be the run's own (check_resumable compares them)
-        preset = {"preset": args.preset} if args.preset else {}
-        result = resume(args.resume, force=args.force, progress=not args.quiet,
-                        **_overrides(args), **preset)
-    else:
-        args.preset = args.preset or "mlp4"
-        config = get_config(args.preset, literal=args.literal, **_overrides(args))
-        if args.dry_run:
-            print(config.to_json())
-            return 0
-        out = args.out or next_run_dir("runs", args.preset)
-        configure_process(config.threads)
-        result = Trainer(config, out, progress=not args.quiet).fit()
-    return 130 if result.status == "interrupted" else 0
-
-
-def _cmd_resume(args) -> int:
-    from .training import resume
-
-    result = resume(args.run, force=args.force, progress=not args.quiet, **_overrides(args))
-    return 130 if result.status == "interrupted" else 0
-
-
-def _cmd_sample(args) -> int:
-    import numpy as np
-
-    from . import visual
-    from .sampling import explore, load_generator, save_samples
-
-    if args.grid_size <= 0:
-        raise MiniganError(f"--grid-size must be positive, got {args.grid_size}")
-    gen = load_generator(args.run, args.device)
-    labels = None
-    if args.digit is not None:
-        labels = np.full(args.num, args.digit)
-    elif args.labels:
-        try:
-            labels = np.array([int(v) for v in args.labels.split(",")])
-        except ValueError:
-            raise MiniganError(f"--labels must be comma-separated digits, got {args.labels!r}") from None
-        args.num = len(labels)
-    if labels is not None and not gen.conditional:
-        raise MiniganError("--digit/--labels need a conditional run (train with --conditional)")
-    images, labels = gen.sample(args.num, args.seed, labels)
-    if args.out is None and args.grid is None and args.class_grid is None:
-        args.out = Path("samples.npz")
-    if args.out:
-        print(f"wrote {save_samples(args.out, images, labels)}: {len(images)} images")
-    if args.grid:
-        shown = images[:args.grid_size**2]
-        print(f"wrote {visual.save_grid(shown, args.grid, nrow=args.grid_size)}: the first {len(shown)}")
-    if args.class_grid:
-        print(f"wrote {visual.save_grid(explore.class_grid(gen, seed=args.seed), args.class_grid, nrow=10)}")
-    return 0
-
-
-def _cmd_eval(args) -> int:
-    import json
-
-    from . import metrics
-    from .runtime import resolve_device
-
-    args.device = str(resolve_device(args.device))  # fail on a missing GPU before any work
-    source = args.source
-    if source.is_dir():
-        results = metrics.evaluate_run(source, num=args.num or 10000, seed=args.seed, data_dir=args.data_dir,
-                                       device=args.device)
-        out = args.out or source / "metrics.json"
-    else:
-        results = metrics.evaluate_npz(source, num=args.num, data_dir=args.data_dir, device=args.device)
-        out = args.out or source.with_suffix(".metrics.json")
-    floor_num = min(results["num_images"], 10000)  # the floor uses as many real images as were scored
-    floor = None if args.no_floor else metrics.real_floor(args.data_dir, num=floor_num, device=args.device)
-    metrics.write_metrics_json(out, {"metrics": results, "real_floor": floor, "source": str(source)})
-    if args.json:
-        print(json.dumps({"metrics": results, "real_floor": floor}, indent=2))
-    else:
-        print(metrics.format_table(results, floor))
-        print(f"wrote {out}")
-    return 0
-
-
-def _cmd_interpolate(args) -> int:
-    from . import visual
-    from .sampling import explore, load_generator
-
-    gen = load_generator(args.run)
-    images = explore.interpolate(gen, start=args.start, end=args.end, steps=args.steps,
-                                 method=args.method, seed=args.seed, rows=args.rows)
-    print(f"wrote {visual.save_grid(images, args.out, nrow=args.steps)}")
-    return 0
-
-
-def _cmd_clock(args) -> int:
-    from .sampling import clock, load_generator
-
-    gen = load_generator(args.run)
-    path = clock.save_clock(gen, args.out, fps=args.fps, frames_per_digit=args.frames_per_digit,
-                              seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale)
-    print(f"wrote {path}")
-    return 0
-
-
-def _cmd_amplitude(args) -> int:
-    from . import visual
-    from .sampling import explore, load_generator
-
-    gen = load_generator(args.run)
-    images = explore.amplitude_sweep(gen, args.digit, rows=args.rows, seed=args.seed)
-    print(f"wrote {visual.save_grid(images, args.out, nrow=len(images) // args.rows)}")
-    return 0
-
-
-def _cmd_presets(args) -> int:
-    from .models.registry import ARCHITECTURES, NETWORK_FIELDS
-
-    for name in preset_names():
-        record = PRESETS[name]
-        print(f"{name:10s} {record.notes}")
-        if record.literal:
-            literal = ", ".join(f"{k}={v}" for k, v in record.literal.items())
-            print(f"{'':10s} --literal: {literal}")
-    print("\nnetwork fields each architecture honours (others are refused):")
-    for arch, spec in ARCHITECTURES.items():
-        print(f"  {arch:6s} {', '.join(n for n in NETWORK_FIELDS if n in spec.honours)}")
-    print("\nall fields: `minigan train --help`")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    handler = globals()[f"_cmd_{args.command}"]
-    try:
-        return handler(args)
-    except MiniganError as exc:
-        print(f"minigan: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("minigan: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

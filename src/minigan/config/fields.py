@@ -1,10 +1,5 @@
-"""The one typed config of a run: fields, their choices, coercion from strings, validation.
-
-Every field can be set from Python (`get_config("mlp4", lr_g=1e-3)`) or from the CLI (`--lr-g 1e-3`):
-the CLI builds its flags, their choices and their help text from the declarations below (the
-comment after each field is its help). Presets, which are values of this class, live in presets.py;
-what each architecture honours lives in models/registry.py.
-"""
+"""The one typed config of a run: its fields (each comment is the field's help text), reading
+from JSON or CLI strings, and configs written by older minigan versions."""
 
 from __future__ import annotations
 
@@ -19,32 +14,32 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import ConfigError
-
-Dataset = Literal["mnist", "idx"]
-Arch = Literal["mlp", "dcgan", "cgan", "conv", "dcgan_literal", "cgan_literal"]
-ZPrior = Literal["normal", "uniform"]
-Activation = Literal["relu", "leaky_relu"]
-OutputActivation = Literal["sigmoid", "tanh", "sigmoid_clip"]
-InitScheme = Literal["default", "lecun_normal", "std_inv_fan_in", "glorot_uniform", "truncated_normal_cgan"]
-DLoss = Literal["bce", "hinge", "lsgan", "wgan", "cgan_clipped", "prob"]
-GLoss = Literal["nonsaturating", "minimax", "hinge", "lsgan", "wgan", "cgan_clipped", "prob"]
-LossReduction = Literal["mean", "sum"]
-UpdateScheme = Literal["alternating", "simultaneous"]
-UpdateOrder = Literal["d_first", "g_first"]
-GNoise = Literal["shared", "fresh"]
-KStepBatches = Literal["fresh", "reuse"]
-BatchOrder = Literal["shuffle", "shuffle_keep_last", "file", "fixed", "replacement", "tf_next_batch",
-                     "tf_next_batch_legacy"]
-PixelScale = Literal["auto", "div128"]
-PadValue = Literal["black", "zero"]
-EpsStyle = Literal["torch", "tf"]
-BalanceSchedule = Literal["running", "every"]
-BalanceMetric = Literal["mean_ce", "cgan"]
-ProgressNoise = Literal["fixed", "fresh"]
-ProgressMode = Literal["eval", "train"]
-AugmentOp = Literal["translation", "cutout", "brightness", "contrast"]
-OnNan = Literal["abort", "rollback"]
+from ..errors import ConfigError
+from .checks import check_values
+from .choices import (
+    Activation,
+    Arch,
+    BalanceMetric,
+    BalanceSchedule,
+    BatchOrder,
+    Dataset,
+    DLoss,
+    EpsStyle,
+    GLoss,
+    GNoise,
+    InitScheme,
+    KStepBatches,
+    LossReduction,
+    OnNan,
+    OutputActivation,
+    PadValue,
+    PixelScale,
+    ProgressMode,
+    ProgressNoise,
+    UpdateOrder,
+    UpdateScheme,
+    ZPrior,
+)
 
 
 @dataclass
@@ -260,117 +255,12 @@ def coerce_field(name: str, value: Any) -> Any:
         raise ConfigError(f"{name}: cannot read {value!r} as {kind}") from None
 
 
-_POSITIVE = ("z_dim", "batch_size", "d_steps", "lr_g", "lr_d", "log_every", "checkpoint_every",
-             "keep_checkpoints", "grid_size", "num_classes", "eval_num", "image_size", "reg_interval",
-             "ada_kimg", "g_steps", "adam_eps", "bn_eps", "balance_every")
-_NON_NEGATIVE = ("leaky_slope", "sample_every", "eval_every", "threads", "seed", "pad", "g_ema_kimg",
-                 "g_ema_rampup", "r1_gamma", "r2_gamma", "gp_lambda", "mbstd_group", "train_holdout",
-                 "fixed_noise", "progress_batch")
-_BUDGETS = ("steps", "epochs", "time_budget")
-
-
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def validate(config: TrainConfig) -> TrainConfig:
-    """Reject impossible settings with one line that names the field and the fix.
-
-    Which fields an architecture honours is checked by `models.registry.check_honoured`.
-    """
-    for name, value in dataclasses.asdict(config).items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{name} must be a finite number, got {value}")
-        if (allowed := field_choices(name)) is not None and value not in allowed:
-            raise ConfigError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
-    if config.seed >= 2**32:
-        raise ConfigError(f"seed must be below 2**32, got {config.seed}")
-    for name in _POSITIVE:
-        if getattr(config, name) <= 0:
-            raise ConfigError(f"{name} must be positive, got {getattr(config, name)}")
-    for name in _NON_NEGATIVE:
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{name} must be zero or positive, got {getattr(config, name)}")
-    for name in _BUDGETS:
-        value = getattr(config, name)
-        if value is not None and value <= 0:
-            raise ConfigError(f"{flag(name)} must be positive, got {value}")
-    for name in ("g_hidden", "d_hidden"):
-        if not getattr(config, name) or any(width <= 0 for width in getattr(config, name)):
-            raise ConfigError(f"{name} widths must be positive, got {getattr(config, name)}")
-    for name in ("g_dropout", "d_dropout"):
-        if not 0.0 <= getattr(config, name) < 1.0:
-            raise ConfigError(f"{name} must be in [0, 1), got {getattr(config, name)}")
-    if not 0.0 <= config.beta1 < 1.0 or not 0.0 <= config.beta2 < 1.0:
-        raise ConfigError("beta1 and beta2 must be in [0, 1)")
-    if config.data_size <= 0:
-        raise ConfigError(f"pad={config.pad} leaves no image inside image_size={config.image_size}")
-    validate_stabilisers(config)
-    if not 0.0 <= config.bn_momentum <= 1.0:
-        raise ConfigError(f"bn_momentum must be in [0, 1], got {config.bn_momentum}")
-    if config.pixel_scale == "div128" and config.g_output != "tanh":
-        raise ConfigError("--pixel-scale div128 maps pixels to [-1, 0.99]: it needs --g-output tanh")
-    if config.update_scheme == "simultaneous" and (config.d_steps, config.g_steps) != (1, 1):
-        raise ConfigError("--update-scheme simultaneous takes both gradients from one forward pass: "
-                          "use --d-steps 1 --g-steps 1")
-    if config.update_scheme == "simultaneous" and config.balance:
-        raise ConfigError("--balance pauses one side at a time: use it with --update-scheme alternating")
-    if config.batch_order == "shuffle_keep_last" and (config.conditional or config.mbstd_group):
-        raise ConfigError("--batch-order shuffle_keep_last makes short batches, which --conditional and "
-                          "--mbstd-group cannot take; use --batch-order shuffle")
-    if config.progress_batch and config.progress_batch < config.grid_size**2:
-        raise ConfigError(f"progress_batch {config.progress_batch} is smaller than the grid "
-                          f"({config.grid_size}x{config.grid_size}); raise it or --grid-size lower")
-    if not 0.0 <= config.balance_low < config.balance_high:
-        raise ConfigError("balance_low must be >= 0 and below balance_high")
-    if not 0.0 <= config.balance_momentum < 1.0:
-        raise ConfigError("balance_momentum must be in [0, 1)")
-    if not (config.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", config.device)):
-        raise ConfigError(f"device={config.device!r}: use auto, cpu, cuda or cuda:N")
+    """Reject impossible settings with one line that names the field and the fix."""
+    check_values(config.to_dict(), field_choices)
     return config
-
-
-def augment_ops(policy: str) -> tuple[AugmentOp, ...]:
-    """'translation,cutout' -> ('translation', 'cutout'), in the order given; '' or 'none' -> ()."""
-    names = tuple(name.strip() for name in policy.split(",") if name.strip())
-    if names == ("none",):
-        return ()
-    allowed = typing.get_args(AugmentOp)
-    if unknown := [name for name in names if name not in allowed]:
-        raise ConfigError(f"unknown augmentation {', '.join(unknown)}; use a comma-separated list of: "
-                          f"{', '.join(allowed)}")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"augmentation policy {policy!r} names a transform twice")
-    return names
-
-
-def validate_stabilisers(config: TrainConfig) -> None:
-    augment_ops(config.augment)
-    if not 0.0 <= config.augment_p <= 1.0:
-        raise ConfigError(f"augment_p must be in [0, 1], got {config.augment_p}")
-    if config.ada_target and not config.augment:
-        raise ConfigError("--ada-target adapts the augmentation probability: add --augment, e.g. "
-                          "--augment translation,cutout")
-    if not 0.0 <= config.ada_target < 1.0:
-        raise ConfigError(f"ada_target must be in (0, 1) (0 = off), got {config.ada_target}")
-    if config.ada_target and config.d_loss == "wgan":
-        raise ConfigError("--ada-target reads D's outputs as real/fake verdicts, which a Wasserstein critic "
-                          "does not give: use a fixed --augment-p with --d-loss wgan")
-    if config.d_loss == "wgan" and not (config.gp_lambda or config.spectral_norm_d):
-        raise ConfigError("--d-loss wgan needs a Lipschitz critic: add --gp-lambda 10 or --spectral-norm-d")
-    if (config.d_loss == "wgan") != (config.g_loss == "wgan"):
-        raise ConfigError("--d-loss wgan and --g-loss wgan go together: set both or neither")
-    if config.mbstd_group == 1 or (config.mbstd_group and config.batch_size % config.mbstd_group):
-        raise ConfigError(f"mbstd_group must be >= 2 and divide batch_size {config.batch_size} (groups never "
-                          f"mix real and fake), got {config.mbstd_group}")
 
 
 def config_fields() -> list[dataclasses.Field]:
     """The overridable fields, in declaration order (the CLI builds its flags from these)."""
     return [f for f in dataclasses.fields(TrainConfig) if f.name != "preset"]
-
-
-__all__ = [
-    "TrainConfig", "validate", "coerce_field", "config_fields", "field_help", "field_choices",
-    "ema_kimg_from_decay", "flag",
-]

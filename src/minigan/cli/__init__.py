@@ -1,0 +1,24 @@
+"""`minigan` command line: parse, validate, call the Python API, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import MiniganError
+from . import commands
+from .parser import build_parser
+
+_parser = build_parser  # the name tests and tools use
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = getattr(commands, f"_cmd_{args.command.replace('-', '_')}")
+    try:
+        return handler(args)
+    except MiniganError as exc:
+        print(f"minigan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("minigan: interrupted", file=sys.stderr)
+        return 130
+

@@ -1,0 +1,178 @@
+"""What each subcommand does: parse results in, the Python API called, one line out per file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import MiniganError
+from ..presets import PRESETS, get_config, preset_names
+from .parser import overrides
+
+
+def _cmd_train(args) -> int:
+    from ..run.folder import next_run_dir
+    from ..runtime import configure_process
+    from ..training import Trainer, resume
+
+    if args.resume:  # a preset named here must be the run's own (check_resumable compares them)
+        preset = {"preset": args.preset} if args.preset else {}
+        result = resume(args.resume, force=args.force, progress=not args.quiet,
+                        **overrides(args), **preset)
+    else:
+        args.preset = args.preset or "mlp4"
+        config = get_config(args.preset, literal=args.literal, **overrides(args))
+        if args.dry_run:
+            print(config.to_json())
+            return 0
+        out = args.out or next_run_dir("runs", args.preset)
+        configure_process(config.threads)
+        result = Trainer(config, out, progress=not args.quiet).fit()
+    return 130 if result.status == "interrupted" else 0
+
+
+def _cmd_resume(args) -> int:
+    from ..training import resume
+
+    result = resume(args.run, force=args.force, progress=not args.quiet, **overrides(args))
+    return 130 if result.status == "interrupted" else 0
+
+
+def _cmd_sample(args) -> int:
+    import numpy as np
+
+    from .. import visual
+    from ..sampling import explore, load_generator, save_samples
+
+    if args.grid_size <= 0:
+        raise MiniganError(f"--grid-size must be positive, got {args.grid_size}")
+    gen = load_generator(args.run, args.device)
+    legend = _class_legend(gen, args.dataset) if args.class_grid else None  # checked before any sampling
+    labels = None
+    if args.digit is not None:
+        labels = np.full(args.num, args.digit)
+    elif args.labels:
+        try:
+            labels = np.array([int(v) for v in args.labels.split(",")])
+        except ValueError:
+            raise MiniganError(f"--labels must be comma-separated digits, got {args.labels!r}") from None
+        args.num = len(labels)
+    if labels is not None and not gen.conditional:
+        raise MiniganError("--digit/--labels need a conditional run (train with --conditional)")
+    images, labels = gen.sample(args.num, args.seed, labels)
+    if args.out is None and args.grid is None and args.class_grid is None:
+        args.out = Path("samples.npz")
+    if args.out:
+        print(f"wrote {save_samples(args.out, images, labels)}: {len(images)} images")
+    if args.grid:
+        shown = images[:args.grid_size**2]
+        print(f"wrote {visual.save_grid(shown, args.grid, nrow=args.grid_size)}: the first {len(shown)}")
+    if args.class_grid:
+        print(f"wrote {visual.save_grid(explore.class_grid(gen, seed=args.seed), args.class_grid, nrow=10)}")
+        if legend:
+            print(legend)
+    return 0
+
+
+def _class_legend(gen, dataset: str | None) -> str | None:
+    """'columns: 0 T-shirt/top, 1 Trouser, ...' for a named dataset's conditional generator."""
+    from ..data import DATASETS
+
+    spec = DATASETS.get(dataset or gen.config.dataset)
+    if spec is None or not gen.conditional:
+        return None
+    if spec.num_classes != gen.num_classes:
+        raise MiniganError(f"--dataset {spec.name} has {spec.num_classes} classes, this generator "
+                           f"{gen.num_classes}; name the dataset it was trained on")
+    return "columns: " + ", ".join(f"{i} {name}" for i, name in enumerate(spec.class_names))
+
+
+def _cmd_eval(args) -> int:
+    import json
+
+    from .. import metrics
+    from ..runtime import resolve_device
+
+    args.device = str(resolve_device(args.device))  # fail on a missing GPU before any work
+    source, dataset, data_dir = args.source, args.dataset, args.data_dir
+    if dataset is None:  # a run is scored on the dataset (and folder) it was trained on
+        dataset, run_data_dir = metrics.run_dataset(source) if source.is_dir() else ("mnist", None)
+        data_dir = data_dir or run_data_dir
+    common = dict(dataset=dataset, classifier=args.classifier, data_dir=data_dir, device=args.device,
+                  inception=args.inception)
+    if source.is_dir():
+        results = metrics.evaluate_run(source, num=args.num or 10000, seed=args.seed, **common)
+        out = args.out or source / "metrics.json"
+    else:
+        results = metrics.evaluate_npz(source, num=args.num, **common)
+        out = args.out or source.with_suffix(".metrics.json")
+    floor_num = min(results["num_images"], 10000)  # the floor uses as many real images as were scored
+    floor = None if args.no_floor else metrics.real_floor(num=floor_num, **common)
+    metrics.write_metrics_json(out, {"metrics": results, "real_floor": floor, "source": str(source),
+                                     "dataset": dataset})
+    if args.json:
+        print(json.dumps({"metrics": results, "real_floor": floor}, indent=2))
+    else:
+        print(metrics.format_table(results, floor, dataset))
+        print(f"wrote {out}")
+    return 0
+
+
+def _cmd_interpolate(args) -> int:
+    from .. import visual
+    from ..sampling import explore, load_generator
+
+    gen = load_generator(args.run)
+    images = explore.interpolate(gen, start=args.start, end=args.end, steps=args.steps,
+                                 method=args.method, seed=args.seed, rows=args.rows)
+    print(f"wrote {visual.save_grid(images, args.out, nrow=args.steps)}")
+    return 0
+
+
+def _cmd_clock(args) -> int:
+    from ..sampling import clock, load_generator
+
+    gen = load_generator(args.run)
+    path = clock.save_clock(gen, args.out, fps=args.fps, frames_per_digit=args.frames_per_digit,
+                              seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_amplitude(args) -> int:
+    from .. import visual
+    from ..sampling import explore, load_generator
+
+    gen = load_generator(args.run)
+    images = explore.amplitude_sweep(gen, args.digit, rows=args.rows, seed=args.seed)
+    print(f"wrote {visual.save_grid(images, args.out, nrow=len(images) // args.rows)}")
+    return 0
+
+
+def _cmd_datasets(args) -> int:
+    from ..data import format_datasets
+
+    print(format_datasets())
+    return 0
+
+
+def _cmd_classifier(args) -> int:
+    from ..metrics.classifier_cli import run
+
+    run(args)  # the only action so far: train
+    return 0
+
+
+def _cmd_presets(args) -> int:
+    from ..models.registry import ARCHITECTURES, NETWORK_FIELDS
+
+    for name in preset_names():
+        record = PRESETS[name]
+        print(f"{name:10s} {record.notes}")
+        if record.literal:
+            literal = ", ".join(f"{k}={v}" for k, v in record.literal.items())
+            print(f"{'':10s} --literal: {literal}")
+    print("\nnetwork fields each architecture honours (others are refused):")
+    for arch, spec in ARCHITECTURES.items():
+        print(f"  {arch:6s} {', '.join(n for n in NETWORK_FIELDS if n in spec.honours)}")
+    print("\nall fields: `minigan train --help`")
+    return 0
