@@ -34,6 +34,10 @@ EXAMPLES = {
   minigan clock runs/cgan --time 12:59 --out face.gif --fps 20""",
     "amplitude": """examples:
   minigan amplitude runs/cgan --digit 4 --out four.png""",
+    "serve": """examples:
+  minigan serve runs/fast-cond runs/mlp4                  # then open http://127.0.0.1:8000/
+  minigan serve runs --port 8080                          # every run folder under runs/
+  (needs the extra: pip install 'minigan[serve]')""",
 }
 
 
@@ -134,6 +138,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("amplitude.png"))
+
+    p = command("serve", "the playground: a local web page to sample, explore and watch runs train")
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN",
+                   help="run folders, folders holding runs, or generator .safetensors files")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; others warn)")
+    p.add_argument("--device", default="cpu", help="where the generators run: cpu (default), cuda, auto")
 
     command("presets", "list the presets and how each differs from its seed recipe")
     return parser
@@ -250,6 +262,13 @@ def _cmd_amplitude(args) -> int:
     gen = load_generator(args.run)
     images = explore.amplitude_sweep(gen, args.digit, rows=args.rows, seed=args.seed)
     print(f"wrote {visual.save_grid(images, args.out, nrow=len(images) // args.rows)}")
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    from .serve import serve
+
+    serve(args.runs, host=args.host, port=args.port, device=args.device)
     return 0
 
 
