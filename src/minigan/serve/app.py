@@ -28,7 +28,16 @@ from starlette.staticfiles import StaticFiles
 from minigan.errors import ConfigError, MiniganError
 
 from . import latent, params, pictures, projection
-from .params import MAX_JSON, MAX_LATENT, MAX_OPT_SECONDS, MAX_OPT_STEPS, MAX_SEED, MAX_STEPS, MAX_UPLOAD, ApiError
+from .params import (
+    MAX_JSON,
+    MAX_LATENT,
+    MAX_OPT_SECONDS,
+    MAX_OPT_STEPS,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_UPLOAD,
+    ApiError,
+)
 from .pictures import compute, digit_param, image_response, load, query
 from .registry import RunTable
 from .watch import RunFiles
@@ -104,10 +113,11 @@ def create_app(table: RunTable, allowed_hosts: Sequence[str] | None = None) -> S
         target = await run_in_threadpool(lambda: projection.mnist_frame(projection.read_drawing(data)))
         found = await compute(table, lambda: projection.project(gen, target, steps=steps, seconds=seconds,
                                                                 digit=digit, seed=seed))
-        return {**found, "image": data_url(found["image"]), "target": data_url(np.uint8(np.rint(target * 255)))}
+        drawing = np.uint8(np.rint(target * 255))
+        return {**found, "image": data_url(found["image"]), "target": data_url(drawing)}
 
     async def morph(request: Request) -> Response:
-        """POST {"z": [...], "digit", "to_seed", "to_digit", "steps", "method"} -> a strip z -> latents(to_seed)."""
+        """POST {"z", "digit", "to_seed", "to_digit", "steps", "method"} -> a strip z -> latents(to_seed)."""
         _, gen = await load(table, request)
         query(request)
         body = await read_body(request, MAX_JSON, "JSON body")

@@ -88,7 +88,7 @@ def moved(gen, entry, seed: int, move: Sequence[float]) -> torch.Tensor:
 
 def morph(gen, start: torch.Tensor, end: torch.Tensor, steps: int, method: Literal["linear", "slerp"],
           start_digit: int | None, end_digit: int | None) -> np.ndarray:
-    """uint8 (steps, 28, 28) from latent `start` to `end` (z_dim,), labels going along for conditional runs."""
+    """uint8 (steps, 28, 28) from latent `start` to `end` (z_dim,); conditional runs blend the labels too."""
     mix = explore.lerp if method == "linear" else explore.slerp
     t = torch.linspace(0, 1, steps)
     z = mix(start, end, t)  # (steps, z_dim)

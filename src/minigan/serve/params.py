@@ -140,8 +140,9 @@ def json_query(spec: object, allowed: Iterable[str], example: str) -> Query:
 
 
 def check_float(value: object, name: str, low: float, high: float) -> float:
+    plain = isinstance(value, str | int | float) and not isinstance(value, bool)
     try:
-        number = float(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+        number = float(value) if plain else None
     except ValueError:
         number = None
     if number is None or not math.isfinite(number) or not low <= number <= high:

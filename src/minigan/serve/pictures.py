@@ -33,7 +33,7 @@ from .params import (
     command_header,
     png_bytes,
 )
-from .registry import RunEntry, RunTable
+from .registry import RunEntry, RunTable, is_digit_run
 
 HHMM = r"([01]\d|2[0-3]):[0-5]\d"
 MAX_LOOP_FRAMES = 60  # per digit for the 0..9 clock GIF: 600 frames in all
@@ -77,9 +77,8 @@ def digit_param(gen, q: Query, name: str = "digit", required: bool = False) -> i
 
 
 def require_digits(entry: RunEntry) -> None:
-    info_config = entry.config()
-    if not (info_config and info_config.conditional and info_config.num_classes == 10
-            and info_config.dataset == "mnist"):
+    config = entry.config()
+    if not (config and is_digit_run(config)):
         raise ApiError(400, f"run {entry.id!r} is not a conditional MNIST run; the clock needs one "
                             "(train e.g. --preset fast-cond)")
 
@@ -95,8 +94,8 @@ async def samples(table: RunTable, request: Request) -> Response:
         if not gen.conditional:
             raise ApiError(400, "classes=1 needs a conditional run; this run is unconditional")
         images = await compute(table, explore.class_grid, gen, 10, seed)
-        return image_response(png_bytes(images, gen.num_classes),
-                              command=[*base, "--seed", str(seed), "--class-grid", f"class_grid-seed{seed:04d}.png"])
+        command = [*base, "--seed", str(seed), "--class-grid", f"class_grid-seed{seed:04d}.png"]
+        return image_response(png_bytes(images, gen.num_classes), command=command)
     labels = None if digit is None else np.full(side * side, digit)
     images, _ = await compute(table, gen.sample, side * side, seed, labels)
     only = [] if digit is None else ["--digit", str(digit)]
@@ -132,7 +131,8 @@ async def directions(table: RunTable, request: Request) -> dict:
     if gen.z_dim == 2:
         return {"mode": "raw", "count": 2, "z_dim": 2, "rms": None}
     _, rms = await compute(table, latent.cached_directions, entry, gen)
-    return {"mode": "principal", "count": len(rms), "z_dim": gen.z_dim, "rms": [round(float(v), 5) for v in rms]}
+    return {"mode": "principal", "count": len(rms), "z_dim": gen.z_dim,
+            "rms": [round(float(v), 5) for v in rms]}
 
 
 async def latents(table: RunTable, request: Request) -> dict:
@@ -159,7 +159,8 @@ def _interpolation(gen, q: Query) -> dict:
     """explore.interpolate's arguments; from/to are classes (conditional) or seeds."""
     high = gen.num_classes - 1 if gen.conditional else MAX_SEED
     return {"start": q.int("from", 0, 0, high), "end": q.int("to", 1, 0, high),
-            "steps": q.int("steps", 10, 2, MAX_STEPS), "method": q.choice("method", "linear", ("linear", "slerp")),
+            "steps": q.int("steps", 10, 2, MAX_STEPS),
+            "method": q.choice("method", "linear", ("linear", "slerp")),
             "seed": q.int("seed", 0, 0, MAX_SEED)}
 
 
@@ -192,7 +193,8 @@ async def interpolate_gif(table: RunTable, request: Request) -> Response:
                           media="image/gif")
 
 
-def _clock_command(entry: RunEntry, hhmm: str | None, frames: int, fps: float, seed: int, scale: int) -> list[str]:
+def _clock_command(entry: RunEntry, hhmm: str | None, frames: int, fps: float, seed: int,
+                   scale: int) -> list[str]:
     return ["minigan", "clock", entry.shown, *(["--time", hhmm] if hhmm else []),
             "--frames-per-digit", str(frames), "--fps", f"{fps:g}", "--seed", str(seed),
             "--scale", str(scale), "--out", "clock.gif"]
@@ -227,10 +229,12 @@ async def clock_gif(table: RunTable, request: Request) -> Response:
     seed = q.int("seed", 0, 0, MAX_SEED)
 
     def write(path: Path) -> None:
-        explore.save_clock(gen, path, fps=fps, frames_per_digit=frames, seed=seed, time_hhmm=hhmm, scale=scale)
+        explore.save_clock(gen, path, fps=fps, frames_per_digit=frames, seed=seed, time_hhmm=hhmm,
+                           scale=scale)
 
     data = await compute(table, gif_bytes, write)
-    return image_response(data, media="image/gif", command=_clock_command(entry, hhmm, frames, fps, seed, scale))
+    command = _clock_command(entry, hhmm, frames, fps, seed, scale)
+    return image_response(data, media="image/gif", command=command)
 
 
 async def amplitude_png(table: RunTable, request: Request) -> Response:

@@ -30,6 +30,11 @@ def is_run_folder(path: Path) -> bool:
     return (path / "config.json").is_file() or (path / GENERATOR_FILE).is_file()
 
 
+def is_digit_run(config: TrainConfig) -> bool:
+    """Conditional on MNIST's ten digits: what the digit clock needs ("idx" sets may be anything)."""
+    return config.conditional and config.num_classes == 10 and config.dataset == "mnist"
+
+
 def _stat_key(path: Path) -> tuple | None:
     try:
         st = path.stat()
@@ -110,7 +115,7 @@ class RunEntry:
         except ApiError as exc:
             error = exc.message
         config = self.config()
-        digits = bool(config and config.conditional and config.num_classes == 10 and config.dataset == "mnist")
+        digits = bool(config and is_digit_run(config))
         return {
             "id": self.id, "path": self.shown, "ready": error is None, "error": error, "step": step,
             "preset": config.preset if config else None, "dataset": config.dataset if config else None,
