@@ -50,16 +50,17 @@ class Query:
     """Typed, bounded access to query parameters. Unknown or repeated names are errors (typos)."""
 
     def __init__(self, params: Mapping[str, str], allowed: Iterable[str],
-                 multi: Iterable[tuple[str, str]] = ()) -> None:
+                 multi: Iterable[tuple[str, str]] = (), noun: str = "parameter") -> None:
         allowed = sorted(allowed)
         unknown = sorted(set(params) - set(allowed))
         if unknown:
-            takes = ", ".join(allowed) if allowed else "no parameters"
-            raise ApiError(400, f"unknown parameter {unknown[0]!r}; this endpoint takes {takes}")
+            takes = ", ".join(allowed) if allowed else f"no {noun}s"
+            raise ApiError(400, f"unknown {noun} {unknown[0]!r}; this endpoint takes {takes}")
         names = [name for name, _ in multi]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ApiError(400, f"parameter {repeated[0]!r} given more than once")
+            raise ApiError(400, f"{noun} {repeated[0]!r} given more than once")
+        self.noun = noun
         self.params = params
 
     def has(self, name: str) -> bool:
@@ -73,7 +74,7 @@ class Query:
         value = self.optional_int(name, low, high)
         if value is None:
             if default is None:
-                raise ApiError(400, f"parameter {name!r} is required (an integer in {low}..{high})")
+                raise ApiError(400, f"{self.noun} {name!r} is required (an integer in {low}..{high})")
             return default
         return value
 
@@ -136,7 +137,7 @@ def json_query(spec: object, allowed: Iterable[str], example: str) -> Query:
             continue
         plain = isinstance(value, int | float | str) and not isinstance(value, bool)
         values[name] = str(value) if plain else json.dumps(value)
-    return Query(values, allowed)
+    return Query(values, allowed, noun="field")
 
 
 def check_float(value: object, name: str, low: float, high: float) -> float:
