@@ -191,6 +191,12 @@ def test_latent_sliders_move_along_the_directions(client, runs):
     z = gen.latents(1, 3) + 1.5 * directions[0] - 2 * directions[2]
     np.testing.assert_array_equal(moved, gen.generate(z)[0].numpy())
     assert not np.array_equal(still, moved)
+    atlas = pixels(client.get("/api/runs/fast/directions.png?seed=3&span=2&columns=5"))
+    assert atlas.shape == (2 + 8 * 30, 2 + 5 * 30)
+    row, column = 6, 4  # direction 7 at +2
+    cell = atlas[2 + row * 30: 30 + row * 30, 2 + column * 30: 30 + column * 30]
+    np.testing.assert_array_equal(cell, gen.generate(gen.latents(1, 3) + 2.0 * directions[6])[0].numpy())
+    assert "no principal directions" in error(client.get("/api/runs/tiny-2d/directions.png"), 400)
     assert "at most 8" in error(client.get("/api/runs/fast/latent.png?move=" + ",".join(["0"] * 9)), 400)
     assert "not both" in error(client.get("/api/runs/fast/latent.png?move=1&z=1"), 400)
 

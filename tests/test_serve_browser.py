@@ -178,6 +178,7 @@ def test_latent_sliders_and_the_2d_map(page, served, tmp_path):
     open_panel(page, url, "fast", "latent")
     page.wait_for_function("document.querySelectorAll('#latent-sliders input').length === 8")
     natural_width(page, "#latent-img", 28)
+    natural_width(page, "#latent-atlas", 2 + 7 * 30)
     before = image_bytes(page, "#latent-img")
     first_slider = "#latent-sliders label:nth-child(1) input"
     after = new_picture(page, "#latent-img", lambda: set_range(page, first_slider, 2.5))

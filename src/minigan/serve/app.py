@@ -174,6 +174,7 @@ def create_app(table: RunTable, allowed_hosts: Sequence[str] | None = None) -> S
         api("/api/runs", runs), api(run, run_info),
         api(f"{run}/samples.png", on_table(pictures.samples)),
         api(f"{run}/directions", on_table(pictures.directions)),
+        api(f"{run}/directions.png", on_table(pictures.directions_png)),
         api(f"{run}/z", on_table(pictures.latents)),
         api(f"{run}/latent.png", on_table(pictures.latent_png)),
         api(f"{run}/map.png", on_table(pictures.latent_map)),

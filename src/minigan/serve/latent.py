@@ -86,6 +86,14 @@ def moved(gen, entry, seed: int, move: Sequence[float]) -> torch.Tensor:
     return z
 
 
+def atlas(gen, entry, seed: int, digit: int | None, span: float, columns: int) -> np.ndarray:
+    """uint8 (count * columns, 28, 28): row k walks latents(1, seed) along direction k over [-span, span]."""
+    directions, _ = cached_directions(entry, gen)
+    offsets = torch.linspace(-span, span, columns)
+    z = gen.latents(1, seed) + (offsets[None, :, None] * directions[:, None, :]).reshape(-1, gen.z_dim)
+    return decode(gen, z, digit)
+
+
 def morph(gen, start: torch.Tensor, end: torch.Tensor, steps: int, method: Literal["linear", "slerp"],
           start_digit: int | None, end_digit: int | None) -> np.ndarray:
     """uint8 (steps, 28, 28) from latent `start` to `end` (z_dim,); conditional runs blend the labels too."""

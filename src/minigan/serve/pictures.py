@@ -135,6 +135,20 @@ async def directions(table: RunTable, request: Request) -> dict:
             "rms": [round(float(v), 5) for v in rms]}
 
 
+async def directions_png(table: RunTable, request: Request) -> Response:
+    """The sliders at a glance: row k moves the seed's sample along direction k, -span .. span."""
+    entry, gen = await load(table, request)
+    q = query(request, "seed", "digit", "span", "columns")
+    seed, digit = q.int("seed", 0, 0, MAX_SEED), digit_param(gen, q)
+    span, columns = q.float("span", 3.0, 0.5, MAX_MOVE), q.int("columns", 7, 2, MAX_STEPS)
+    if gen.z_dim == 2:
+        raise ApiError(400, "a 2-d latent has no principal directions: use map.png and z=")
+    if gen.conditional and digit is None:
+        digit = 0
+    images = await compute(table, latent.atlas, gen, entry, seed, digit, span, columns)
+    return image_response(png_bytes(images, columns))
+
+
 async def latents(table: RunTable, request: Request) -> dict:
     _, gen = await load(table, request)
     seed = query(request, "seed").int("seed", 0, 0, MAX_SEED)

@@ -26,6 +26,14 @@ const render = latest(() => guarded("latent", async () => {
   if (mode === "raw") placeMarker(values);
 }));
 
+// The atlas depends on seed and class only, so it is fetched when those change, not per slider move.
+const atlas = latest(() => guarded("latent", async () => {
+  if (mode === "raw") return;
+  const picture = await getImage(runUrl(run, "directions.png", { seed: intValue($("latent-seed")), digit: digit() }));
+  await setImage($("latent-atlas"), picture.url);
+  $("latent-atlas").style.width = `${2 * $("latent-atlas").naturalWidth}px`;
+}));
+
 function addSlider(label, value, min, max) {
   const box = document.createElement("label");
   const caption = document.createElement("span");
@@ -67,6 +75,7 @@ async function build() {
   const info = await getJSON(runUrl(run, "directions"));
   mode = info.mode;
   $("latent-map-box").hidden = mode !== "raw";
+  $("latent-atlas-box").hidden = mode === "raw";
   if (mode === "raw") {
     addSlider("z[0]", 0, -SPAN, SPAN);
     addSlider("z[1]", 0, -SPAN, SPAN);
@@ -85,6 +94,7 @@ export function init() {
   $("latent-seed").addEventListener("change", () => guarded("latent", async () => {
     if (mode === "raw") await seedLatent();
     render();
+    atlas();
   }));
   $("latent-new-seed").addEventListener("click", () => {
     $("latent-seed").value = randomSeed();
@@ -101,6 +111,7 @@ export function init() {
       await setImage($("latent-map"), map.url);
     }
     render();
+    atlas();
   }));
   $("latent-map").addEventListener("click", mapClick);
 }
@@ -113,5 +124,6 @@ export function show(current) {
   guarded("latent", async () => {
     await build();
     render();
+    atlas();
   });
 }
