@@ -245,16 +245,21 @@ def serve(runs: Sequence[str | Path], host: str = "127.0.0.1", port: int = 8000,
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be in 0..65535 (0 picks a free one), got {port}")
     table = RunTable(runs, device)
-    for entry in table.entries.values():  # load every generator now: errors show before the URL does
-        info = entry.info()
-        state = f"step {info['step']}" if info["ready"] else info["error"]
-        print(f"minigan: {entry.id}: {entry.shown} ({info['preset']}, {state})")
     loopback = _is_loopback(host)
     if not loopback:
         print(f"minigan: warning: --host {host} is not loopback: anyone who can reach this machine can use "
               "the page and make it compute (there is no login)", file=sys.stderr)
-    hosts = LOOPBACK_NAMES if loopback and ":" not in host else None  # IPv6 Host headers: not checked
-    sock = _bind(host, port)
+    sock = _bind(host, port)  # a busy port fails before the generators load
+    try:
+        for entry in table.entries.values():  # load every generator now: errors show before the URL does
+            info = entry.info()
+            state = f"step {info['step']}" if info["ready"] else info["error"]
+            print(f"minigan: {entry.id}: {entry.shown} ({info['preset']}, {state})")
+    except BaseException:
+        sock.close()
+        raise
+    # On loopback, refuse requests whose Host header names another site (DNS rebinding); IPv6: unchecked.
+    hosts = sorted({host, *LOOPBACK_NAMES}) if loopback and ":" not in host else None
     shown_host = f"[{host}]" if ":" in host else host
     print(f"minigan: serving {len(table.entries)} run(s) ({', '.join(table.entries)}) at "
           f"http://{shown_host}:{sock.getsockname()[1]}/ (Ctrl-C to stop)", flush=True)
