@@ -11,7 +11,7 @@ const refresh = latest(() => guarded("samples", async () => {
   const picture = await getImage(runUrl(run, "samples.png", params));
   await setImage($("samples-img"), picture.url);
   const img = $("samples-img");
-  const zoom = Math.max(1, Math.min(4, Math.floor(560 / img.naturalWidth)));
+  const zoom = Math.max(1, Math.min(4, Math.floor(640 / img.naturalWidth)));
   img.style.width = `${img.naturalWidth * zoom}px`;
   $("samples-command").textContent = picture.command;
   $("samples-download").href = picture.url;
@@ -39,7 +39,7 @@ export function show(current) {
   const select = $("samples-mode");
   const keep = select.value;
   select.replaceChildren(new Option("all classes, balanced", "all"),
-    new Option("class grid: 10 rows, a column per class", "grid"));
+    new Option("class grid: a column per class", "grid"));
   for (let d = 0; d < run.num_classes; d++) select.add(new Option(`only ${d}`, String(d)));
   if ([...select.options].some((o) => o.value === keep)) select.value = keep;
   return refresh();
