@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ..errors import MiniganError
@@ -64,8 +65,9 @@ def _cmd_sample(args) -> int:
     if args.out:
         print(f"wrote {save_samples(args.out, images, labels)}: {len(images)} images")
     if args.grid:
-        shown = images[:args.grid_size**2]
-        print(f"wrote {visual.save_grid(shown, args.grid, nrow=args.grid_size)}: the first {len(shown)}")
+        shown = images[:args.grid_size**2]  # a grid a person can read, however many were drawn
+        nrow = min(args.grid_size, math.ceil(math.sqrt(len(shown))))
+        print(f"wrote {visual.save_grid(shown, args.grid, nrow=nrow)}: the first {len(shown)}")
     if args.class_grid:
         print(f"wrote {visual.save_grid(explore.class_grid(gen, seed=args.seed), args.class_grid, nrow=10)}")
         if legend:
@@ -159,6 +161,13 @@ def _cmd_classifier(args) -> int:
     from ..metrics.classifier_cli import run
 
     run(args)  # the only action so far: train
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    from ..serve import serve
+
+    serve(args.runs, host=args.host, port=args.port, device=args.device)
     return 0
 
 

@@ -36,6 +36,10 @@ EXAMPLES = {
     "datasets": """examples:
   minigan datasets
   MINIGAN_DATA_DIR=~/data minigan datasets      # ~/data/mnist, ~/data/fashion-mnist, ...""",
+    "serve": """examples:
+  minigan serve runs/fast-cond runs/mlp4                  # then open http://127.0.0.1:8000/
+  minigan serve runs --port 8080                          # every run folder under runs/
+  (needs the extra: pip install 'minigan[serve]')""",
     "classifier": """examples:
   minigan classifier train --dataset fashion --out fashion.safetensors
   minigan classifier train --data-dir ~/my-idx-folder --out mine.safetensors
@@ -159,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=5, help="rows, each from its own noise (default 5)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--out", type=Path, default=Path("amplitude.png"), help="PNG to write")
+
+    p = command("serve", "the playground: a local web page to sample, explore and watch runs train")
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN",
+                   help="run folders, folders holding runs, or generator .safetensors files")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; others warn)")
+    p.add_argument("--device", default="cpu", help="where the generators run: cpu (default), cuda, auto")
 
     command("presets", "list the presets and how each differs from its seed recipe")
     command("datasets", "list the named datasets: sizes, classes, licence and cache state")
