@@ -23,11 +23,10 @@ from ..data import load_dataset
 from ..errors import CheckpointError, ConfigError, MiniganError
 from ..models import build_discriminator, build_generator, check_honoured, memory_format, one_hot
 from ..run import checkpoint
-from ..run.folder import RunFolder
-from ..run.lock import RunLock
 from ..run.resume import check_resumable
 from ..runtime import resolve_device
 from ..sampling import TrainedGenerator, sample_latents, save_generator
+from . import accel, distributed, multirank
 from .balance import AdaptiveBalance, check_balance_readable
 from .budget import Clock, budget_reached, target_steps
 from .ema import GeneratorEMA
@@ -35,7 +34,7 @@ from .evaluation import evaluate_snapshot
 from .health import HealthMonitor
 from .losses import D_LOSSES, G_LOSSES
 from .recovery import Recovery
-from .reporting import RunReporter, progress_bar
+from .reporting import progress_bar
 from .snapshot import Snapshot
 from .stats import StepStats
 
@@ -56,23 +55,25 @@ class Trainer:
     def __init__(self, config: TrainConfig, out: str | Path, *, resume: bool = False,
                  force: bool = False, progress: bool = True) -> None:
         check_honoured(config)
-        self.run = RunFolder(out)
+        self.device = distributed.setup(resolve_device(config.device))  # torchrun: join, cuda:LOCAL_RANK
+        self.run = multirank.run_folder(out)  # rank 0's folder; ranks > 0 only read it
         if resume:
             check_resumable(self.run.read_config(), config, force)
         elif checkpoint.list_checkpoints(self.run.checkpoint_dir):
             raise MiniganError(f"{self.run.path} already holds a run; resume it with "
                                f"`minigan resume {self.run.path}` or choose another --out")
-        self.config, self.resume, self.show_progress = config, resume, progress
-        self.device = resolve_device(config.device)
+        self.config, self.resume, self.show_progress = config, resume, progress and distributed.is_main()
         torch.manual_seed(config.seed)
 
-        data = load_dataset(config.data_dir, "train", dataset=config.dataset, progress=progress)
+        with distributed.local_main_first():  # one download per machine
+            data = load_dataset(config.data_dir, "train", dataset=config.dataset, progress=progress)
         if config.conditional and data.labels is None:
             raise ConfigError(f"conditional training needs labels, and {data.source} has none")
         if config.conditional and data.num_classes > config.num_classes:
             raise ConfigError(f"{data.source} has {data.num_classes} classes but num_classes is "
                               f"{config.num_classes}; raise --num-classes")
-        self.batches = DeviceBatches(data.images, data.labels, config, self.device)
+        self.batches = DeviceBatches(data.images, data.labels, config, self.device, distributed.rank(),
+                                     distributed.world_size())
 
         layout = memory_format(config)
         self.G = build_generator(config).to(self.device, memory_format=layout)
@@ -81,6 +82,9 @@ class Trainer:
                       if config.g_ema_kimg else None)
         self.opt_G = _adam(self.G.parameters(), config.lr_g, config)
         self.opt_D = _adam(self.D.parameters(), config.lr_d, config)
+        distributed.seed_rank_streams(config.seed)  # same weights everywhere, then each rank's own dropout
+        # What the phases call (DDP over the ranks, compiled, autocast); the plain modules for all else.
+        self.G_train, self.D_train, self.D_frozen = accel.wrap(self.G, self.D, config, self.device)
         self.d_loss = D_LOSSES[config.d_loss]
         self.g_loss = G_LOSSES[config.g_loss]
         if config.balance:
@@ -108,19 +112,20 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- one step
     def train_step(self) -> None:
-        config, B = self.config, self.config.batch_size
+        config, B = self.config, self.batches.shard_size  # B: this rank's rows (all of them on one process)
         pause = self.balance.paused if config.balance else "none"
         for i in range(config.d_steps):
             real, y = self.batches.get(self.batches_seen)
+            z = self.batches.noise()
             self.batches_seen += 1
-            z = sample_latents(B, config.z_dim, config.z_prior, self.device)
             # Only the last fake batch feeds G's update, so only it keeps G's graph.
             keep_graph = i == config.d_steps - 1 and pause != "g"
             with torch.set_grad_enabled(keep_graph):
-                fake = self.G(z, y)
+                fake = self.G_train(z, y)
             # (1) D: maximize log D(x) + log(1 - D(G(z))); real and fake in one call (no batchnorm in D)
             with torch.set_grad_enabled(pause != "d"):
-                logits = self.D(torch.cat([real, fake.detach()]), None if y is None else torch.cat([y, y]))
+                logits = self.D_train(torch.cat([real, fake.detach()]),
+                                      None if y is None else torch.cat([y, y]))
                 real_logits, fake_logits = logits[:B], logits[B:]
                 loss_d = self.d_loss.loss(real_logits, fake_logits)
             if pause != "d":
@@ -130,13 +135,13 @@ class Trainer:
         # (2) G: maximize log D(G(z)) (or the configured G loss), D frozen: no weight gradients for D
         if pause != "g":
             self.D.requires_grad_(False)
-            loss_g = self.g_loss(self.D(fake, y))
+            loss_g = self.g_loss(self.D_frozen(fake, y))  # not through DDP: D's gradients are not used
             self.opt_G.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_G.step()
             self.D.requires_grad_(True)
             if self.G_ema is not None:
-                self.G_ema.update(self.G, B, self.batches_seen * B)
+                self.G_ema.update(self.G, config.batch_size, self.batches_seen * config.batch_size)
         else:
             loss_g = self.g_loss(fake_logits)
         real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
@@ -144,7 +149,7 @@ class Trainer:
                        self.d_loss.belief(fake_logits).mean(), pause)
         if config.balance:
             before = self.balance.paused
-            d_error = float(self.d_loss.error(real_logits, fake_logits))  # the per-step sync
+            d_error = float(distributed.mean(self.d_loss.error(real_logits, fake_logits)))  # per-step sync
             if self.balance.update(d_error) != before:
                 self.reporter.event(self.step + 1, "balance", paused=self.balance.paused,
                                     d_error=self.balance.error)
@@ -182,7 +187,7 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         try:
-            with RunLock(self.run.path):
+            with multirank.lock(self.run.path), multirank.fail_together(self):
                 return self._fit()
         except OSError as exc:  # a full disk or a broken folder while writing the run's files
             raise CheckpointError(
@@ -192,7 +197,7 @@ class Trainer:
 
     def _fit(self) -> TrainResult:
         config, run = self.config, self.run
-        self.reporter = RunReporter(run, config, self.show_progress)
+        self.reporter = multirank.reporter(run, config, self.show_progress)
         if self.resume:
             self.recovery.resume_latest()
         elif checkpoint.list_checkpoints(run.checkpoint_dir):  # another run got here first
@@ -210,7 +215,8 @@ class Trainer:
         self.bar = progress_bar(target, self.step, config.time_budget, self.elapsed, self.show_progress)
         try:
             while True:
-                if self.stop_requested or budget_reached(config, self.step, target, self.clock):
+                stop = self.stop_requested or budget_reached(config, self.step, target, self.clock)
+                if distributed.any_rank(stop):  # the ranks stop together: a host-side all-reduce
                     if self.save_checkpoint(final=True):  # a rollback instead (NaN) trains on
                         break
                     continue
@@ -247,6 +253,7 @@ class Trainer:
     def log_stats(self) -> None:
         if not self.stats.count:
             return
+        distributed.average_(self.stats.sums)  # every rank logs (and judges NaNs on) the whole batch
         seconds, steps = self.clock.take_window(self.step)
         record = self.stats.record(
             step=self.step, epoch=self.step / self.steps_per_epoch, seconds=seconds, steps=steps,
@@ -268,17 +275,18 @@ class Trainer:
             return False
         self.elapsed = self.clock.elapsed()
         self._refresh_ema_batchnorm()
-        checkpoint.save_checkpoint(self.recovery.state_dict(),
-                                   self.run.checkpoint_dir / checkpoint.checkpoint_name(self.step))
-        save_generator(self.sampling_G, self.config, self.step, self.run.generator_path)
-        checkpoint.rotate(self.run.checkpoint_dir, self.config.keep_checkpoints)
+        state = self.recovery.state_dict()  # every rank: it gathers the ranks' random streams
+        if distributed.is_main():
+            checkpoint.save_checkpoint(state, self.run.checkpoint_dir / checkpoint.checkpoint_name(self.step))
+            save_generator(self.sampling_G, self.config, self.step, self.run.generator_path)
+            checkpoint.rotate(self.run.checkpoint_dir, self.config.keep_checkpoints)
         return True
 
     def evaluate(self) -> dict:
         """Score the current generator; best.pt keeps the state with the lowest FID so far."""
         record = evaluate_snapshot(self.snapshot())
         history = [r for r in _read_jsonl(self.run.metrics_path) if r.get("step", 0) < self.step]
-        if record["fid"] < self.recovery.best_fid:
+        if distributed.broadcast(record["fid"] < self.recovery.best_fid):  # rank 0 knows best.pt
             self.recovery.save_best(record)
         self.reporter.metrics(history, record, self.recovery.best_fid)
         return record
