@@ -107,6 +107,11 @@ def _assert_same_training(a: dict, b: dict, tol: float) -> None:
     assert torch.equal(a["rng_noise"], b["rng_noise"])
 
 
+def _records(run: Path, name: str) -> list[dict]:
+    path = run / name
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
 def _files(run: Path) -> set[str]:
     return {str(p.relative_to(run)) for p in run.rglob("*")}
 
@@ -136,10 +141,9 @@ def test_only_rank_zero_writes_and_writes_what_one_process_writes(one_process, t
     two, _ = two_processes
     assert _files(two) == _files(one_process)
     assert "checkpoints/step-000000016.pt" in _files(two) and "progress/step-000000008.png" in _files(two)
-    assert json.loads((two / "config.json").read_text()) == json.loads((one_process / "config.json").read_text())
-    one_events, two_events = ([json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
-                              if (run / "events.jsonl").is_file() else [] for run in (one_process, two))
-    assert one_events == two_events
+    config_one, config_two = (json.loads((run / "config.json").read_text()) for run in (one_process, two))
+    assert config_one == config_two
+    assert _records(one_process, "events.jsonl") == _records(two, "events.jsonl")
     assert (two / ".lock").read_text().strip().isdigit()  # held by one process: rank 0
 
 
@@ -172,7 +176,8 @@ def _worker_pid(agent: int, rank: int) -> int | None:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == agent and f"RANK={rank}".encode() in (stat.parent / "environ").read_bytes().split(b"\0"):
+            environ = (stat.parent / "environ").read_bytes().split(b"\0") if ppid == agent else []
+            if f"RANK={rank}".encode() in environ:
                 return int(stat.parent.name)
         except (OSError, ValueError, IndexError):
             continue
@@ -227,6 +232,24 @@ def test_a_one_process_run_resumes_on_two_processes(tmp_path, mnist_dir, one_pro
     resumed = _state(run, 16)
     _assert_same_training(_state(one_process, 16), resumed, tol=1e-5)
     assert len(resumed["rng_ranks"]) == 1  # rank 1's own streams, for the next resume on 2
+
+
+@pytest.mark.slow
+def test_the_gpu_benchmark_runs_on_cpu_over_gloo(tmp_path, mnist_dir):
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--presets", "minimal",
+                           "--procs", "1,2", "--seconds", "2", "--log-every", "10", "--json", str(out)],
+                          capture_output=True, text=True, env=_env(mnist_dir), timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    one, two = report["throughput"]
+    assert (one["processes"], two["processes"]) == (1, 2) and one["batch_size"] == two["batch_size"] == 16
+    assert one["windows"] >= 1 and two["windows"] >= 1 and one["img_per_s"] > 0 and two["img_per_s"] > 0
+    assert two["speedup"] == pytest.approx(two["img_per_s"] / one["img_per_s"])
+    assert two["efficiency"] == pytest.approx(two["speedup"] / 2) and one["speedup"] == 1.0
+    table = done.stdout.splitlines()
+    assert table[0].startswith("| preset | variant | processes | global batch | img/s")
+    assert table[3].startswith(f"| minimal | fp32 | 2 | 16 | {two['img_per_s']:,.0f} |")
 
 
 # ------------------------------------------------------------------ the pieces, in this process
@@ -298,7 +321,8 @@ def test_sweep_workers_get_one_device_each_round_robin():
     with pytest.raises(ConfigError, match="zero or positive"):
         distributed.device_for_worker(-1, ["cpu"])
     assert distributed.sweep_devices("cpu") == ["cpu"]
-    expected = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else ["cpu"]
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    expected = [f"cuda:{i}" for i in range(gpus)] if gpus else ["cpu"]
     assert distributed.sweep_devices("auto") == expected
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no GPU"):
@@ -399,4 +423,4 @@ def test_a_training_step_reads_nothing_back_from_the_device(mnist_dir, tmp_path,
         trainer = Trainer(config, tmp_path / f"run-{balance}", progress=False)
         trainer.reporter = multirank.SilentReporter()  # balance switches are reported as events
         trainer.train_step()  # the first step builds lazy state (Adam's, the epoch's permutation)
-        assert _host_reads(monkeypatch, lambda: [trainer.train_step() for _ in range(3)]) == expected
+        assert _host_reads(monkeypatch, lambda t=trainer: [t.train_step() for _ in range(3)]) == expected
