@@ -4,6 +4,8 @@
 
 Runs the real CLI in every rank; after `Trainer.fit` returns, each rank saves its G, D and G_ema
 state dicts to DUMP_DIR/rank<r>.pt (outside the run folder, so the folder stays the CLI's own).
+With DIST_WORKER_NAN=R:S, rank R's loss statistics (not its gradients) turn NaN once, at step S:
+a NaN only that rank sees.
 """
 
 import os
@@ -29,6 +31,17 @@ def main() -> int:
         return result
 
     loop.Trainer.fit = fit_and_dump
+    if spec := os.environ.get("DIST_WORKER_NAN"):
+        nan_rank, nan_step = (int(v) for v in spec.split(":"))
+        step, fired = loop.Trainer.train_step, []
+
+        def step_with_nan(trainer):
+            step(trainer)
+            if int(os.environ["RANK"]) == nan_rank and trainer.step + 1 == nan_step and not fired:
+                fired.append(nan_step)
+                trainer.stats.sums[0] = float("nan")
+
+        loop.Trainer.train_step = step_with_nan
     return cli.main(argv)
 
 

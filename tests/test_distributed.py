@@ -172,6 +172,35 @@ def test_a_batchnorm_preset_trains_on_two_processes(tmp_path, mnist_dir):
     assert json.loads(best["metrics"])["fid"] == record["fid"] and len(best["rng_ranks"]) == 1
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("on_nan", ["abort", "rollback"])
+def test_a_nan_one_rank_sees_is_handled_by_every_rank_alike(tmp_path, mnist_dir, on_nan):
+    run, dump = tmp_path / "run", tmp_path / "dump"
+    dump.mkdir()
+    command = _torchrun_command(2, str(REPO / "tests" / "dist_worker.py"), str(dump), "train", *MINIMAL,
+                                "--steps", "12", "--checkpoint-every", "4", "--on-nan", on_nan,
+                                "--out", str(run))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240,
+                          env={**_env(mnist_dir), "DIST_WORKER_NAN": "1:6"})  # rank 1, step 6: logged at 8
+    errors = [x for x in done.stderr.splitlines() if x.startswith("minigan: error:")]
+    if on_nan == "abort":  # both ranks stop at the same step with the same line
+        assert done.returncode != 0
+        assert len(errors) == 2 and errors[0] == errors[1], errors
+        assert errors[0].startswith("minigan: error: training diverged at step 8: a loss or weight became")
+        assert checkpoint.load_latest(run / "checkpoints")[0]["step"] == 4
+        return
+    assert done.returncode == 0 and errors == [], done.stderr[-3000:]
+    (rollback,) = [e for e in _records(run, "events.jsonl") if e["event"] == "rollback"]
+    assert rollback["step"] == 4 and "rolled back to step-000000004.pt" in rollback["message"]
+    final = _state(run, 12)
+    assert final["lr_scale"] == 0.5 and final["rollbacks"] == 1
+    ranks = {r: torch.load(dump / f"rank{r}.pt", weights_only=True) for r in (0, 1)}
+    for net in ("G", "D"):  # both rolled back to the same checkpoint and trained on together
+        for key, value in ranks[0][net].items():
+            torch.testing.assert_close(ranks[1][net][key], value, rtol=0, atol=0, msg=f"{net}.{key}")
+            torch.testing.assert_close(final[net][key], value, rtol=0, atol=0)
+
+
 def _worker_pid(agent: int, rank: int) -> int | None:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
