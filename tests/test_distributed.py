@@ -201,6 +201,30 @@ def test_a_nan_one_rank_sees_is_handled_by_every_rank_alike(tmp_path, mnist_dir,
             torch.testing.assert_close(final[net][key], value, rtol=0, atol=0)
 
 
+@pytest.mark.slow
+def test_the_cuda_switches_train_under_ddp(tmp_path, mnist_dir):
+    """bf16 autocast and torch.compile around DDP-wrapped G and D: the CUDA path's code, on CPU."""
+    dump, run = tmp_path / "dump", tmp_path / "run"
+    dump.mkdir()
+    command = _torchrun_command(2, str(REPO / "tests" / "dist_worker.py"), str(dump), "train", *MINIMAL,
+                                "--steps", "8", "--precision", "bf16", "--compile", "--out", str(run))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240,
+                          env={**_env(mnist_dir), "DIST_WORKER_CPU_SWITCHES": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = {r: torch.load(dump / f"rank{r}.pt", weights_only=True) for r in (0, 1)}
+    G_train, D_train, D_frozen = ranks[0]["wrappers"]
+    assert G_train == ["Autocast", "DistributedDataParallel", "OptimizedModule", "MLPGenerator"]
+    assert D_train == ["Autocast", "DistributedDataParallel", "OptimizedModule", "MLPDiscriminator"]
+    assert D_frozen == ["Autocast", "OptimizedModule", "MLPDiscriminator"]  # G's phase: no DDP
+    for net in ("G", "D"):
+        for key, value in ranks[0][net].items():
+            torch.testing.assert_close(ranks[1][net][key], value, rtol=0, atol=0, msg=f"{net}.{key}")
+    state = _state(run, 8)
+    assert set(state["G"]) == set(ranks[0]["G"])  # plain keys: no `module.` or `_orig_mod.` prefix
+    stats = _records(run, "stats.jsonl")
+    assert [r["step"] for r in stats] == [4, 8] and all(np.isfinite(r["loss_d"]) for r in stats)
+
+
 def _worker_pid(agent: int, rank: int) -> int | None:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
