@@ -347,7 +347,7 @@ def test_one_process_helpers_give_the_one_process_answers():
     assert distributed.all_ranks(True) and not distributed.all_ranks(False)
     assert distributed.broadcast({"a": 1}) == {"a": 1} and distributed.all_gather(3) == [3]
     module = torch.nn.Linear(2, 2)
-    assert distributed.wrap(module, torch.device("cpu")) is module
+    assert accel.ddp(module, torch.device("cpu")) is module and not distributed.active()
     assert distributed.setup(torch.device("cpu")) == torch.device("cpu")
     distributed.check_agree(5, "anything")  # one rank always agrees
     with distributed.fail_together():  # not a job: errors pass through untouched
@@ -360,7 +360,7 @@ def test_lost_peers_are_recognised_by_their_errors():
     gloo = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by "
                         "peer [127.0.0.1]:8069. This is typically caused by a remote worker crashing.")
     assert distributed.is_lost_peer(gloo)
-    assert distributed._first_line(gloo) == "Connection closed by peer [127.0.0.1]:8069"
+    assert distributed.short_cause(gloo) == "Connection closed by peer [127.0.0.1]:8069"
     assert distributed.is_lost_peer(torch.distributed.DistBackendError("NCCL error"))
     assert not distributed.is_lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
 

@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (distributed.launched() and distributed.is_lost_peer(exc)):
             raise
         print(f"minigan: error: lost contact with the other processes of the job "
-              f"({distributed._first_line(exc)}): one was killed or crashed", file=sys.stderr)
+              f"({distributed.short_cause(exc)}): one was killed or crashed", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("minigan: interrupted", file=sys.stderr)

@@ -8,6 +8,7 @@ never carry a wrapper's `module.` or `_orig_mod.` prefix.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -63,6 +64,20 @@ class Autocast(nn.Module):
         return out.float()
 
 
+def ddp(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """DistributedDataParallel over `module` in a job (the module itself on one process).
+
+    Buffers are not re-broadcast before each forward: G's batchnorm statistics stay each rank's own
+    (every rank normalises over its share of the batch), and no collective runs in a forward pass.
+    """
+    if not distributed.active():
+        return module
+    wrapper = torch.nn.parallel.DistributedDataParallel
+    no_sync_buffers = ({"forward_sync_buffers": False} if "forward_sync_buffers" in  # torch >= 2.12's name
+                       inspect.signature(wrapper).parameters else {"broadcast_buffers": False})
+    return wrapper(module, device_ids=[device.index] if device.type == "cuda" else None, **no_sync_buffers)
+
+
 def build(G: nn.Module, D: nn.Module, config: TrainConfig, device: torch.device,
           compile_backend: str = "inductor") -> tuple[Callable, Callable, Callable]:
     """(G for the D and G phases, D for the D phase, D for the G phase), without checks.
@@ -73,7 +88,7 @@ def build(G: nn.Module, D: nn.Module, config: TrainConfig, device: torch.device,
     """
     if config.compile:
         G, D = torch.compile(G, backend=compile_backend), torch.compile(D, backend=compile_backend)
-    G_train, D_train, D_frozen = distributed.wrap(G, device), distributed.wrap(D, device), D
+    G_train, D_train, D_frozen = ddp(G, device), ddp(D, device), D
     if config.precision == "bf16":
         G_train, D_train, D_frozen = (Autocast(f, device.type) for f in (G_train, D_train, D_frozen))
     return G_train, D_train, D_frozen

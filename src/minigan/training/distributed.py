@@ -12,7 +12,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime
-import inspect
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -36,16 +35,17 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def _active() -> bool:
+def active() -> bool:
+    """In a job of more than one process, its process group up."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def rank() -> int:
-    return dist.get_rank() if _active() else 0
+    return dist.get_rank() if active() else 0
 
 
 def world_size() -> int:
-    return dist.get_world_size() if _active() else 1
+    return dist.get_world_size() if active() else 1
 
 
 def is_main() -> bool:
@@ -53,7 +53,7 @@ def is_main() -> bool:
 
 
 def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0")) if _active() else 0
+    return int(os.environ.get("LOCAL_RANK", "0")) if active() else 0
 
 
 def setup(device: torch.device) -> torch.device:
@@ -77,7 +77,7 @@ def setup(device: torch.device) -> torch.device:
         except (RuntimeError, ValueError, KeyError) as exc:
             where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
             raise ConfigError(f"could not join the torchrun job ({ranks} processes, {where}): "
-                              f"{_first_line(exc)}") from None
+                              f"{short_cause(exc)}") from None
         atexit.register(_shutdown)
     return device
 
@@ -88,22 +88,8 @@ def _shutdown() -> None:
             dist.destroy_process_group()
 
 
-def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """DistributedDataParallel over `module` in a job (the module itself on one process).
-
-    Buffers are not re-broadcast before each forward: G's batchnorm statistics stay each rank's own
-    (every rank normalises over its share of the batch), and no collective runs in a forward pass.
-    """
-    if not _active():
-        return module
-    ddp = torch.nn.parallel.DistributedDataParallel
-    no_sync_buffers = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
-                       inspect.signature(ddp).parameters else {"broadcast_buffers": False})
-    return ddp(module, device_ids=[device.index] if device.type == "cuda" else None, **no_sync_buffers)
-
-
 def barrier() -> None:
-    if _active():
+    if active():
         dist.barrier()
 
 
@@ -121,7 +107,7 @@ def local_main_first() -> Iterator[None]:
 
 def any_rank(flag: bool) -> bool:
     """True on every rank when `flag` is True on any (a CPU all-reduce: no GPU stream waits)."""
-    if not _active():
+    if not active():
         return bool(flag)
     value = torch.tensor([int(bool(flag))], dtype=torch.int32)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
@@ -134,19 +120,19 @@ def all_ranks(flag: bool) -> bool:
 
 def average_(tensor: torch.Tensor) -> torch.Tensor:
     """In place: the mean over ranks of a same-shaped tensor (equal shards: the mean of the whole batch)."""
-    if _active():
+    if active():
         dist.all_reduce(tensor)
         tensor.div_(world_size())
     return tensor
 
 
 def mean(tensor: torch.Tensor) -> torch.Tensor:
-    return average_(tensor.detach().clone()) if _active() else tensor
+    return average_(tensor.detach().clone()) if active() else tensor
 
 
 def broadcast(value: Any) -> Any:
     """Rank 0's `value` on every rank (any picklable value)."""
-    if not _active():
+    if not active():
         return value
     box = [value]
     dist.broadcast_object_list(box, src=0)
@@ -155,7 +141,7 @@ def broadcast(value: Any) -> Any:
 
 def all_gather(value: Any) -> list[Any]:
     """Every rank's `value`, in rank order, on every rank."""
-    if not _active():
+    if not active():
         return [value]
     values: list[Any] = [None] * world_size()
     dist.all_gather_object(values, value)
@@ -210,7 +196,7 @@ def fail_together(where: Callable[[], str] = lambda: "", resume: str = "") -> It
             raise
         tag = f"rank {os.environ.get('RANK', '?')} of {os.environ.get('WORLD_SIZE', '?')}"
         advice = f"; {resume}" if resume else ""
-        raise PeerLost(f"{tag} lost contact with the other processes{where()} ({_first_line(exc)}): one "
+        raise PeerLost(f"{tag} lost contact with the other processes{where()} ({short_cause(exc)}): one "
                        f"was killed, crashed or hangs, so the job stops{advice}") from None
 
 
@@ -241,7 +227,7 @@ def device_for_worker(index: int, devices: Sequence[str]) -> str:
     return devices[index % len(devices)]
 
 
-def _first_line(exc: BaseException) -> str:
+def short_cause(exc: BaseException) -> str:
     """The cause in a few words: gloo's "[.../pair.cc:553] Connection closed by peer [addr]:port. ..." ->
     "Connection closed by peer [addr]:port"."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
