@@ -305,6 +305,24 @@ def test_the_gpu_benchmark_runs_on_cpu_over_gloo(tmp_path, mnist_dir):
     assert table[3].startswith(f"| minimal | fp32 | 2 | 16 | {two['img_per_s']:,.0f} |")
 
 
+@pytest.mark.slow
+def test_a_two_process_run_with_dropout_resumes_bit_exactly_on_two_processes(tmp_path, mnist_dir):
+    """mlp4's dropout draws from each rank's own stream: rank 1's must come back from the checkpoint."""
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    args = ["--preset", "mlp4", "--batch-size", "16", "--steps", "12", "--log-every", "4",
+            "--checkpoint-every", "8", "--sample-every", "1000", "--grid-size", "2", "--threads", "1",
+            "--quiet"]
+    _torchrun(mnist_dir, 2, "-m", "minigan", "train", *args, "--out", str(whole))
+    shutil.copytree(whole, resumed)  # as if the job had died after its step-8 checkpoint
+    checkpoint.remove(resumed / "checkpoints" / "step-000000012.pt")
+    _torchrun(mnist_dir, 2, "-m", "minigan", "resume", str(resumed), "--quiet")
+    a, b = _state(whole, 12), _state(resumed, 12)
+    _assert_same_training(a, b, tol=0)
+    assert torch.equal(a["rng_cpu"], b["rng_cpu"])
+    assert torch.equal(a["rng_ranks"][0]["cpu"], b["rng_ranks"][0]["cpu"])
+    assert not torch.equal(a["rng_cpu"], a["rng_ranks"][0]["cpu"])  # the ranks' own streams differ
+
+
 # ------------------------------------------------------------------ the pieces, in this process
 
 
