@@ -1,4 +1,5 @@
-"""The training data as the loop sees it: one uint8 tensor on the device, batches by index."""
+"""The training data as the loop sees it: one uint8 tensor on the device, batches by index, and G's
+noise; with several processes, each rank's share of both."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from .config import TrainConfig
 from .data import to_float
 from .errors import ConfigError
 from .models import one_hot
+from .sampling import sample_latents
+
+NOISE_SALT = 0x9E3779B9  # G's noise stream is seeded with seed ^ NOISE_SALT: apart from the weights' init
 
 
 class DeviceBatches:
@@ -17,11 +21,14 @@ class DeviceBatches:
 
     Which images make batch k is a pure function of (seed, k) (`batch_orders.py`: a permutation per
     epoch by default, or one of the write-ups' orders), so a resumed run draws exactly the batches
-    the uninterrupted run would have drawn.
+    the uninterrupted run would have drawn. With `world_size` processes,
+    rank r takes rows [r b, (r + 1) b) of every batch (b = batch_size / world_size) and the same rows
+    of a whole-batch noise draw from one stream every rank keeps, so the ranks' shares together are
+    the one-process batch and noise, whatever the number of processes.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig,
-                 device: torch.device) -> None:
+                 device: torch.device, rank: int = 0, world_size: int = 1) -> None:
         side, pad = config.data_size, config.pad
         if tuple(images.shape[1:]) != (side, side):
             height, width = images.shape[1:]
@@ -42,15 +49,28 @@ class DeviceBatches:
         self.batch_size = config.batch_size
         if len(images) < config.batch_size:
             raise ConfigError(f"batch_size {config.batch_size} exceeds the dataset ({len(images)} images)")
+        if config.batch_size % world_size:
+            raise ConfigError(f"batch_size {config.batch_size} (the global batch) does not split evenly over "
+                              f"{world_size} processes; use a multiple of {world_size}")
+        self.shard_size = config.batch_size // world_size  # this rank's rows of every batch
+        self.rows = slice(rank * self.shard_size, (rank + 1) * self.shard_size)
+        self.z_dim, self.z_prior = config.z_dim, config.z_prior
+        self.noise_rng = torch.Generator(device=device).manual_seed(config.seed ^ NOISE_SALT)
         self.order = BatchOrderSampler(len(images), config.batch_size, config.batch_order, config.seed)
         self.per_epoch = self.order.batches_per_epoch
         self.pixel_range, self.device = config.pixel_range, device
 
     def get(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Batch number `index` of the run: ((B, 1, S, S) float in pixel_range, (B, C) or None)."""
-        idx = self.order.indices(index).to(self.device)
+        """Batch number `index` of the run, this rank's rows: ((b, 1, S, S) float in pixel_range,
+        (b, C) or None)."""
+        idx = self.order.indices(index)[self.rows].to(self.device)
         real = to_float(self.images[idx], self.pixel_range)
         if self.pad_after_scaling:
             p = self.pad_after_scaling
             real = F.pad(real, (p, p, p, p), value=0.0)
         return real, None if self.labels is None else self.labels[idx]
+
+    def noise(self) -> torch.Tensor:
+        """The next batch's noise, this rank's rows: (shard_size, z_dim), from a (batch_size, z_dim) draw."""
+        z = sample_latents(self.batch_size, self.z_dim, self.z_prior, self.device, generator=self.noise_rng)
+        return z[self.rows]

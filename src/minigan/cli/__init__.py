@@ -18,6 +18,14 @@ def main(argv: list[str] | None = None) -> int:
     except MiniganError as exc:
         print(f"minigan: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # under torchrun: another process died before training began
+        from ..training import distributed
+
+        if not (distributed.launched() and distributed.is_lost_peer(exc)):
+            raise
+        print(f"minigan: error: lost contact with the other processes of the job "
+              f"({distributed.short_cause(exc)}): one was killed or crashed", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("minigan: interrupted", file=sys.stderr)
         return 130

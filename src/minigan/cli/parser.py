@@ -14,10 +14,13 @@ EXAMPLES = {
   minigan train --preset mlp4 --data-dir ../shared/data/mnist --time-budget 300 --out runs/mlp4
   minigan train --preset minimal --z-dim 2 --steps 20000 --out runs/minimal-2d
   minigan train --preset mlp4 --literal --epochs 1         # the seed's Adam 2e-3, as written
-  minigan train --preset dcgan --conditional --dry-run      # print the resolved config""",
+  minigan train --preset dcgan --conditional --dry-run      # print the resolved config
+  torchrun --nproc-per-node 2 -m minigan train --preset fast --steps 5000 --out runs/fast2   # 2 processes
+  torchrun --nproc-per-node 8 -m minigan train --preset fast --device cuda --precision bf16 --compile""",
     "resume": """examples:
   minigan resume runs/mlp4
-  minigan resume runs/mlp4 --time-budget 600               # raise the run's total budget""",
+  minigan resume runs/mlp4 --time-budget 600               # raise the run's total budget
+  torchrun --nproc-per-node 4 -m minigan resume runs/mlp4   # on any number of processes""",
     "sample": """examples:
   minigan sample runs/mlp4 --num 10000 --out samples.npz --grid grid.png   # grid: the first 100
   minigan sample runs/cgan --digit 7 --num 64 --grid sevens.png

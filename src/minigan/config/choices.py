@@ -33,6 +33,7 @@ ProgressNoise = Literal["fixed", "fresh"]
 ProgressMode = Literal["eval", "train"]
 AugmentOp = Literal["translation", "cutout", "brightness", "contrast"]
 OnNan = Literal["abort", "rollback"]
+Precision = Literal["fp32", "bf16"]
 
 
 def flag(name: str) -> str:
@@ -57,5 +58,5 @@ __all__ = [
     "Dataset", "Arch", "ZPrior", "Activation", "OutputActivation", "InitScheme", "DLoss", "GLoss",
     "LossReduction", "UpdateScheme", "UpdateOrder", "GNoise", "KStepBatches", "BatchOrder",
     "PixelScale", "PadValue", "EpsStyle", "BalanceSchedule", "BalanceMetric", "ProgressNoise",
-    "ProgressMode", "AugmentOp", "OnNan", "flag", "augment_ops",
+    "ProgressMode", "AugmentOp", "OnNan", "Precision", "flag", "augment_ops",
 ]

@@ -34,6 +34,7 @@ from .choices import (
     OutputActivation,
     PadValue,
     PixelScale,
+    Precision,
     ProgressMode,
     ProgressNoise,
     UpdateOrder,
@@ -132,6 +133,9 @@ class TrainConfig:
     seed: int = 0  # seed of weights, noise, data order and the fixed progress noise
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     threads: int = 0  # torch intra-op threads (0 = PyTorch's default); use 1 when runs share a machine
+    # GPU path: both refused on CPU, where neither pays (benchmarks/README.md); TF32 is on for CUDA anyway.
+    precision: Precision = "fp32"  # fp32, or bf16: G's and D's forward passes under bfloat16 autocast (CUDA)
+    compile: bool = False  # torch.compile G and D (CUDA; the first steps compile, for tens of seconds)
     log_every: int = 100  # steps between stats records (the only host syncs of the loop)
     sample_every: int = 0  # steps between fixed-noise progress grids (0 = once per epoch)
     checkpoint_every: int = 1000  # steps between checkpoints

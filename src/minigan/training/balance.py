@@ -15,6 +15,7 @@ import torch
 from ..config import TrainConfig
 from ..errors import ConfigError
 from ..sampling import sample_latents
+from . import distributed
 from .balance_schedule import ScheduledBalance
 from .losses import d_bce
 from .losses_literal import cgan_balance_error
@@ -82,7 +83,7 @@ class BalanceRule:
         """Fold in step `step` (1-based); a balance event record when the paused side changes."""
         before = self.pause
         if self.config.balance_schedule == "running":
-            error = float(trainer.d_loss.error(real_logits, fake_logits))  # the per-step host sync
+            error = float(distributed.mean(trainer.d_loss.error(real_logits, fake_logits)))  # per-step sync
             self.running.update(error)
         elif self.scheduled.due(step):
             self.scheduled.update(measure_error(trainer, self.config.balance_metric))
@@ -101,7 +102,7 @@ class BalanceRule:
 def measure_error(trainer: Any, metric: str) -> float:
     """D's error on the batch just trained on, D in eval mode (no dropout), two fresh noise draws."""
     real, y = trainer.last_real
-    D, G, B = trainer.D, trainer.G, trainer.config.batch_size
+    D, G, B = trainer.D, trainer.G, len(real)
     z1, z2 = (sample_latents(B, trainer.config.z_dim, trainer.config.z_prior, trainer.device) for _ in "12")
     was_training = D.training
     D.eval()
@@ -110,5 +111,5 @@ def measure_error(trainer: Any, metric: str) -> float:
     finally:
         D.train(was_training)
     if metric == "cgan":
-        return cgan_balance_error(real_logits, fake1, fake2)
-    return float(0.5 * d_bce(real_logits, fake1))
+        return float(distributed.mean(torch.tensor(cgan_balance_error(real_logits, fake1, fake2))))
+    return float(distributed.mean(0.5 * d_bce(real_logits, fake1)))

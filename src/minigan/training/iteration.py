@@ -16,7 +16,6 @@ from typing import Any
 import torch
 
 from ..models import one_hot
-from ..sampling import sample_latents
 from .optim_tf import set_tf_eps_
 
 Tensor = torch.Tensor
@@ -36,8 +35,9 @@ class Iteration:
         return 1 if reuse else config.d_steps
 
     # ------------------------------------------------------------------ pieces
-    def noise(self, n: int) -> Tensor:
-        return sample_latents(n, self.config.z_dim, self.config.z_prior, self.t.device)
+    def noise(self) -> Tensor:
+        """This rank's rows of the next whole-batch noise draw (G's own stream, batches.py)."""
+        return self.t.batches.noise()
 
     def scaled(self, loss: Tensor, n: int) -> Tensor:
         """Per-sample losses summed (TF's minimize on a vector) instead of averaged."""
@@ -84,15 +84,15 @@ class Iteration:
                 real, y = self.next_batch()
                 z = fake = None
             if fake is None:
-                z = self.noise(config.batch_size)
+                z = self.noise()
                 # Only the fakes G trains on next keep G's graph.
                 with torch.set_grad_enabled(g_follows and (reuse or i == config.d_steps - 1)):
-                    fake = t.G(z, self.fake_labels(y, config.batch_size))
+                    fake = t.G_train(z, self.fake_labels(y, len(z)))
             B, fake_y = real.shape[0], self.fake_labels(y, len(fake))
             # (1) D: maximize log D(x) + log(1 - D(G(z))); real and fake in one call
             with torch.set_grad_enabled(pause != "d"):
                 pair = torch.cat([real, fake.detach()])
-                logits = t.D(stab.shown(pair), None if y is None else torch.cat([y, fake_y]))
+                logits = t.D_train(stab.shown(pair), None if y is None else torch.cat([y, fake_y]))
                 self.real_logits, self.fake_logits = logits[:B], logits[B:]
                 self.loss_d = t.d_loss.loss(self.real_logits, self.fake_logits)  # logged without penalties
                 if pause != "d":
@@ -105,7 +105,7 @@ class Iteration:
                 stab.observe(self.real_logits)
                 if stab.reg.due(t.step * config.d_steps + i):  # lazy R1/R2, every reg_interval D steps
                     t.opt_D.zero_grad(set_to_none=True)
-                    reg = stab.reg.loss(stab.judged_by(t.D), real, fake, y)
+                    reg = stab.reg.loss(stab.judged_by(t.D_train), real, fake, y)
                     reg.backward()
                     self.step(t.opt_D)
                     self.penalty = reg / stab.reg.interval  # logged per step, like the main phase's
@@ -125,18 +125,19 @@ class Iteration:
         if pause == "g":
             return
         t, config, stab = self.t, self.config, self.t.stabilisers
-        y = self.fake_labels(self.first[1], config.batch_size)
+        y = self.fake_labels(self.first[1], t.batches.shard_size)
         z = None
         for j in range(config.g_steps):
             if j == 0 and self.shared is not None:  # the fakes D's last step judged, graph kept
                 z, fake, y = self.shared
             else:
                 if z is None or config.k_step_batches == "fresh":
-                    z = self.noise(config.batch_size)
-                fake = t.G(z, y)
-            # (2) G: maximize log D(G(z)) (or the configured G loss), D frozen: no weight gradients for D
+                    z = self.noise()
+                fake = t.G_train(z, y)
+            # (2) G: maximize log D(G(z)) (or the configured G loss), D frozen: no weight gradients for D,
+            # and not through DDP: nothing waits for D gradients nobody uses
             t.D.requires_grad_(False)
-            self.loss_g = t.g_loss(t.D(stab.shown(fake), y))
+            self.loss_g = t.g_loss(t.D_frozen(stab.shown(fake), y))
             t.opt_G.zero_grad(set_to_none=True)
             self.scaled(self.loss_g, len(fake)).backward()
             self.step(t.opt_G)
@@ -151,9 +152,9 @@ class Iteration:
         t, config, stab = self.t, self.config, self.t.stabilisers
         real, y = self.next_batch()
         B = real.shape[0]
-        z = self.noise(config.batch_size)
-        fake = t.G(z, y)
-        logits = t.D(stab.shown(torch.cat([real, fake])), None if y is None else torch.cat([y, y]))
+        z = self.noise()
+        fake = t.G_train(z, y)
+        logits = t.D_train(stab.shown(torch.cat([real, fake])), None if y is None else torch.cat([y, y]))
         self.real_logits, self.fake_logits = logits[:B], logits[B:]
         self.loss_d = t.d_loss.loss(self.real_logits, self.fake_logits)
         self.loss_g = t.g_loss(self.fake_logits)

@@ -24,11 +24,10 @@ from ..data import load_dataset
 from ..errors import CheckpointError, ConfigError, MiniganError
 from ..models import build_discriminator, build_generator, check_honoured, memory_format, one_hot
 from ..run import checkpoint
-from ..run.folder import RunFolder
-from ..run.lock import RunLock
 from ..run.resume import check_resumable
 from ..runtime import resolve_device
 from ..sampling import TrainedGenerator, sample_latents, save_generator
+from . import accel, distributed, multirank
 from .balance import BalanceRule, check_balance_readable
 from .budget import Clock, budget_reached, target_steps
 from .ema import GeneratorEMA
@@ -37,7 +36,7 @@ from .health import HealthMonitor
 from .iteration import Iteration
 from .losses import D_LOSSES, G_LOSSES
 from .recovery import Recovery
-from .reporting import RunReporter, progress_bar
+from .reporting import progress_bar
 from .snapshot import Snapshot, progress_images
 from .stabilise import DiscriminatorStabilisers
 from .stats import StepStats, large_weights
@@ -52,24 +51,29 @@ class TrainResult:
 
 def _adam(params, lr: float, config: TrainConfig) -> torch.optim.Adam:
     # fused Adam: one kernel for all parameters (CPU and CUDA in torch >= 2.4)
-    return torch.optim.Adam(params, lr=lr, betas=(config.beta1, config.beta2), fused=True)
+    return torch.optim.Adam(params, lr=lr, betas=(config.beta1, config.beta2), eps=config.adam_eps,
+                            fused=True)
 
 
 class Trainer:
     def __init__(self, config: TrainConfig, out: str | Path, *, resume: bool = False,
                  force: bool = False, progress: bool = True) -> None:
         check_honoured(config)
-        self.run = RunFolder(out)
+        self.device = distributed.setup(resolve_device(config.device))  # torchrun: join, cuda:LOCAL_RANK
+        if distributed.world_size() > 1 and (config.gp_lambda or config.update_scheme == "simultaneous"):
+            raise ConfigError("--gp-lambda and --update-scheme simultaneous take gradients DDP cannot "
+                              "average across processes: run them on one process")
+        self.run = multirank.run_folder(out)  # rank 0's folder; ranks > 0 only read it
         if resume:
             check_resumable(self.run.read_config(), config, force)
         elif checkpoint.list_checkpoints(self.run.checkpoint_dir):
             raise MiniganError(f"{self.run.path} already holds a run; resume it with "
                                f"`minigan resume {self.run.path}` or choose another --out")
-        self.config, self.resume, self.show_progress = config, resume, progress
-        self.device = resolve_device(config.device)
+        self.config, self.resume, self.show_progress = config, resume, progress and distributed.is_main()
         torch.manual_seed(config.seed)
 
-        data = load_dataset(config.data_dir, "train", dataset=config.dataset, progress=progress)
+        with distributed.local_main_first():  # one download per machine
+            data = load_dataset(config.data_dir, "train", dataset=config.dataset, progress=progress)
         data.image_size  # noqa: B018 - raises the one-line DataError for non-square images
         if config.conditional and data.labels is None:
             raise ConfigError(f"conditional training needs labels, and {data.source} has none")
@@ -79,7 +83,8 @@ class Trainer:
                                   f"{config.num_classes}; raise --num-classes or drop it")
             if config.num_classes == TrainConfig.num_classes:  # not chosen: the data's class count
                 config = self.config = dataclasses.replace(config, num_classes=data.num_classes)
-        self.batches = DeviceBatches(data.images, data.labels, config, self.device)
+        self.batches = DeviceBatches(data.images, data.labels, config, self.device, distributed.rank(),
+                                     distributed.world_size())
 
         layout = memory_format(config)
         self.G = build_generator(config).to(self.device, memory_format=layout)
@@ -88,6 +93,9 @@ class Trainer:
                       if config.g_ema_kimg else None)
         self.opt_G = _adam(self.G.parameters(), config.lr_g, config)
         self.opt_D = _adam(self.D.parameters(), config.lr_d, config)
+        distributed.seed_rank_streams(config.seed)  # same weights everywhere, then each rank's own dropout
+        # What the phases call (DDP over the ranks, compiled, autocast); the plain modules for all else.
+        self.G_train, self.D_train, self.D_frozen = accel.wrap(self.G, self.D, config, self.device)
         self.d_loss = D_LOSSES[config.d_loss]
         self.g_loss = G_LOSSES[config.g_loss]
         if config.balance and config.balance_metric == "mean_ce":
@@ -164,7 +172,7 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         try:
-            with RunLock(self.run.path):
+            with multirank.lock(self.run.path), multirank.fail_together(self):
                 return self._fit()
         except OSError as exc:  # a full disk or a broken folder while writing the run's files
             raise CheckpointError(
@@ -174,7 +182,7 @@ class Trainer:
 
     def _fit(self) -> TrainResult:
         config, run = self.config, self.run
-        self.reporter = RunReporter(run, config, self.show_progress)
+        self.reporter = multirank.reporter(run, config, self.show_progress)
         if self.resume:
             self.recovery.resume_latest()
         elif checkpoint.list_checkpoints(run.checkpoint_dir):  # another run got here first
@@ -192,7 +200,8 @@ class Trainer:
         self.bar = progress_bar(target, self.step, config.time_budget, self.elapsed, self.show_progress)
         try:
             while True:
-                if self.stop_requested or budget_reached(config, self.step, target, self.clock):
+                stop = self.stop_requested or budget_reached(config, self.step, target, self.clock)
+                if distributed.any_rank(stop):  # the ranks stop together: a host-side all-reduce
                     if self.save_checkpoint(final=True):  # a rollback instead (NaN) trains on
                         break
                     continue
@@ -229,6 +238,7 @@ class Trainer:
     def log_stats(self) -> None:
         if not self.stats.count:
             return
+        distributed.average_(self.stats.sums)  # every rank logs (and judges NaNs on) the whole batch
         seconds, steps = self.clock.take_window(self.step)
         record = self.stats.record(
             step=self.step, epoch=self.step / self.steps_per_epoch, seconds=seconds, steps=steps,
@@ -258,17 +268,18 @@ class Trainer:
             return False
         self.elapsed = self.clock.elapsed()
         self._refresh_ema_statistics()
-        checkpoint.save_checkpoint(self.recovery.state_dict(),
-                                   self.run.checkpoint_dir / checkpoint.checkpoint_name(self.step))
-        save_generator(self.sampling_G, self.config, self.step, self.run.generator_path)
-        checkpoint.rotate(self.run.checkpoint_dir, self.config.keep_checkpoints)
+        state = self.recovery.state_dict()  # every rank: it gathers the ranks' random streams
+        if distributed.is_main():
+            checkpoint.save_checkpoint(state, self.run.checkpoint_dir / checkpoint.checkpoint_name(self.step))
+            save_generator(self.sampling_G, self.config, self.step, self.run.generator_path)
+            checkpoint.rotate(self.run.checkpoint_dir, self.config.keep_checkpoints)
         return True
 
     def evaluate(self) -> dict:
         """Score the current generator; best.pt keeps the state with the lowest FID so far."""
         record = evaluate_snapshot(self.snapshot())
         history = [r for r in _read_jsonl(self.run.metrics_path) if r.get("step", 0) < self.step]
-        if record["fid"] < self.recovery.best_fid:
+        if distributed.broadcast(record["fid"] < self.recovery.best_fid):  # rank 0 knows best.pt
             self.recovery.save_best(record)
         self.reporter.metrics(history, record, self.recovery.best_fid)
         return record

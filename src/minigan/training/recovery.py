@@ -16,6 +16,7 @@ import torch
 
 from ..errors import CheckpointError, MiniganError
 from ..run import checkpoint
+from . import distributed, multirank
 from .health import all_finite
 
 MAX_ROLLBACKS = 3
@@ -43,6 +44,8 @@ class Recovery:
             "opt_G": t.opt_G.state_dict(), "opt_D": t.opt_D.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_device": torch.cuda.get_rng_state(t.device) if cuda else None,
+            "rng_ranks": multirank.gather_rng_states(t.device),  # ranks 1..: their own streams
+            "rng_noise": t.batches.noise_rng.get_state(),  # G's noise, one stream for any number of ranks
             "balance": t.balance.state_dict(), "stabilisers": t.stabilisers.state_dict(),
             "fixed_z": t.fixed_z, "fixed_y": t.fixed_y,
         }
@@ -61,6 +64,9 @@ class Recovery:
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_device"] is not None and t.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng_device"], t.device)
+        multirank.restore_rng_state(state.get("rng_ranks", []), t.device, t.config.seed, t.step)
+        if "rng_noise" in state:  # older checkpoints: the noise stream restarts
+            t.batches.noise_rng.set_state(state["rng_noise"])
         t.balance.load_state_dict(state["balance"])
         t.stabilisers.load_state_dict(state.get("stabilisers"))
         t.fixed_z, t.fixed_y = state["fixed_z"], state["fixed_y"]
@@ -75,7 +81,7 @@ class Recovery:
 
     def weights_finite(self) -> bool:
         t = self.trainer
-        return all_finite([*t.G.parameters(), *t.D.parameters(), t.stats.sums])
+        return distributed.all_ranks(all_finite([*t.G.parameters(), *t.D.parameters(), t.stats.sums]))
 
     def resume_latest(self) -> None:
         t = self.trainer
@@ -84,6 +90,7 @@ class Recovery:
             self.load_state_dict(found[0])
         t.run.truncate_logs(t.step)
         self.reconcile_best()
+        distributed.check_agree(t.step, "the step to resume from")
         t.reporter.say(f"resumed {t.run.path} at step {t.step} from "
                        f"{found[1].name if found else 'the start (no checkpoint yet)'}")
 
@@ -123,7 +130,7 @@ class Recovery:
         t = self.trainer
         self.best_fid = math.inf
         path = t.run.best_path
-        if not path.is_file():
+        if not distributed.is_main() or not path.is_file():  # rank 0 alone keeps best.pt and its FID
             return
         try:
             state = checkpoint.load_checkpoint(path)
@@ -140,5 +147,7 @@ class Recovery:
     def save_best(self, record: dict) -> None:
         t = self.trainer
         t.elapsed = t.clock.elapsed()
-        checkpoint.save_checkpoint({**self.state_dict(), "metrics": json.dumps(record)}, t.run.best_path)
+        state = {**self.state_dict(), "metrics": json.dumps(record)}  # every rank: gathers random streams
+        if distributed.is_main():
+            checkpoint.save_checkpoint(state, t.run.best_path)
         self.best_fid = record["fid"]
