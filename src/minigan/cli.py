@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .config import config_fields, field_choices, field_help, flag
 from .errors import MiniganError
+from .experiments import commands as experiments
 from .presets import PRESETS, get_config, preset_names
 
 EXAMPLES = {
@@ -142,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--out", type=Path, default=Path("amplitude.png"), help="PNG to write")
 
+    experiments.add_commands(command, _config_flags)  # sweep, compare
+
     command("presets", "list the presets and how each differs from its seed recipe")
     return parser
 
@@ -262,6 +265,14 @@ def _cmd_amplitude(args) -> int:
     images = explore.amplitude_sweep(gen, args.digit, rows=args.rows, seed=args.seed)
     print(f"wrote {visual.save_grid(images, args.out, nrow=len(images) // args.rows)}")
     return 0
+
+
+def _cmd_sweep(args) -> int:
+    return experiments.run_sweep(args, _overrides(args))
+
+
+def _cmd_compare(args) -> int:
+    return experiments.run_compare(args)
 
 
 def _cmd_presets(args) -> int:
