@@ -18,7 +18,7 @@ import minigan
 from minigan import cli
 from minigan.errors import ConfigError
 from minigan.experiments import device_for_worker, parse_grid, parse_seeds, run_name
-from minigan.experiments.grid import MAX_NAME, cli_args, format_value, grid_points, typed_grid
+from minigan.experiments.grid import MAX_NAME, cli_args, format_value, grid_points, grid_text, typed_grid
 from minigan.experiments.summary import METRICS
 from minigan.presets import get_config
 
@@ -53,6 +53,12 @@ def test_grid_values_holding_commas_are_grouped_by_brackets_or_quotes():
                                 "augment": ["none", "translation,cutout", "cutout, translation"]}
     assert typed_grid(parse_grid(text))["g_hidden"] == [(64, 32), (128, 64)]
     assert typed_grid({"g_hidden": [(64, 32), [16]]}) == {"g_hidden": [(64, 32), (16,)]}
+
+
+def test_grid_text_reads_back_as_the_same_grid():
+    grid = {"g_hidden": [(64, 32), (16,)], "augment": ["", "translation,cutout"], "lr_g": [1e-3, 1 / 3],
+            "spectral_norm_d": [True, False], "steps": [None, 10], "data_dir": ["my data"]}
+    assert typed_grid(parse_grid(grid_text(grid))) == grid
 
 
 @pytest.mark.parametrize("text, needles", [
@@ -190,6 +196,7 @@ def test_summary_holds_each_run_and_the_median_of_each_grid_point(tiny_sweep):
     assert [float(r["fid"]) for r in table] == [r["fid"] for r in rows]  # full precision
     assert table[0]["seeds"] == "[0, 1]" and table[0]["label_accuracy"] == ""
     markdown = (out / "summary.md").read_text()
+    assert markdown.startswith("`minigan sweep --preset=minimal --grid=lr_g=1e-3,2e-3 --seeds=0,1 ")
     assert all(name in markdown for name in NAMES) and f"{medians[0]['fid']:.2f}" in markdown
 
 
@@ -267,6 +274,7 @@ def test_bad_sweep_input_is_one_line_before_any_run_starts(tmp_path, capsys):
                          (["--grid", "lr_g=-1"], "run lr_g=-1,seed=0: lr_g must be positive"),
                          (["--grid", "lr_g=1e-3", "--lr-g", "2e-3"], "both in the grid"),
                          (["--seed", "3"], "--seeds 0,1"),
+                         (["--preset", "fastest"], "unknown preset 'fastest'"),
                          (["--workers", "0"], "--workers must be at least 1"),
                          (["--devices", "tpu"], "tpu")]:
         assert cli.main(["sweep", "--preset", "minimal", "--out", str(tmp_path / "s"), *argv]) == 2

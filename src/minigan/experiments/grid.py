@@ -169,6 +169,17 @@ def format_value(value: Any) -> str:
     return str(value) if value != "" else "none"
 
 
+def grid_text(grid: Mapping[str, Sequence[Any]]) -> str:
+    """The --grid string that reads back as `grid` (typed values): the inverse of `parse_grid`."""
+    def text(value: Any) -> str:
+        if isinstance(value, (tuple, list)):
+            return "[" + ",".join(str(v) for v in value) + "]"
+        shown = value if isinstance(value, str) else format_value(value)
+        return f"[{shown}]" if shown == "" or any(c in shown for c in ", ") else shown
+
+    return " ".join(f"{name}={','.join(text(v) for v in values)}" for name, values in grid.items())
+
+
 def point_name(point: Mapping[str, Any]) -> str:
     return ",".join(f"{name}={format_value(value)}" for name, value in point.items())
 

@@ -35,7 +35,8 @@ def plot_fid_over_time(series: Sequence[tuple[int, list[Point], Point | None]], 
         seen[group] = rank + 1
         if curve:
             xs, ys = zip(*curve, strict=True)
-            line = ax.plot(xs, ys, color=colour, linestyle=_STYLES[rank % len(_STYLES)], linewidth=1)[0]
+            line = ax.plot(xs, ys, color=colour, linestyle=_STYLES[rank % len(_STYLES)], linewidth=1,
+                           marker=".", markersize=4)[0]  # a marker: a one-point curve shows too
             handles.setdefault(group, line)
         if final:
             handles.setdefault(group, ax.plot(*final, marker="o", color=colour, linestyle="none")[0])

@@ -114,15 +114,18 @@ class Summary:
     records: list[RunRecord]
     groups: list[int]  # each record's group, an index into the median rows
     real_floor: dict[str, Any] | None
+    command: str | None = None  # the command that made these runs, shown above the tables
 
     def markdown(self) -> str:
         medians = [r for r in self.rows if r["kind"] == "median"]
         runs = [r for r in self.rows if r["kind"] == "run"]
         shown = [k for k in NUMBERS if any(r[k] is not None for r in self.rows)]
         first = self.fields or ["name"]
-        lines = ["Grid points: median over seeds, best first", "",
+        lines = ["Median over seeds (runs that differ only in their seed), best first", "",
                  *_table(medians, [*first, "seeds", "runs", *shown]), "",
                  "Runs", "", *_table(runs, ["name", *self.fields, "seed", "scored", *shown])]
+        if self.command:
+            lines = [f"`{self.command}`", "", *lines]
         if self.real_floor and self.real_floor.get("fid") is not None:
             lines += ["", f"real-data floor: FID {self.real_floor['fid']:.2f} on "
                           f"{self.real_floor.get('num_images')} images (the best a generator can reach)"]
@@ -148,7 +151,7 @@ def summarise(paths: Sequence[str | Path]) -> Summary:
     records = [read_run(path) for path in run_folders(paths)]
     if not records:
         raise ConfigError(f"no runs with a config.json in {', '.join(map(str, paths))}; nothing to compare")
-    names = [f.name for f in config_fields() if f.name not in _NOT_COMPARED]
+    names = ["preset", *(f.name for f in config_fields() if f.name not in _NOT_COMPARED)]
     fields = [n for n in names if len({_comparable(r.config, n) for r in records}) > 1]
     keys = [json.dumps([_comparable(r.config, n) for n in fields]) for r in records]
     members: dict[str, list[RunRecord]] = {}

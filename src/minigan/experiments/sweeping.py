@@ -28,8 +28,8 @@ from ..fileio import atomic_write_json
 from ..presets import get_config
 from .grid import (
     cli_args,
-    format_value,
     grid_points,
+    grid_text,
     parse_grid,
     parse_seeds,
     run_name,
@@ -113,6 +113,7 @@ def plan(preset: str, grid: Mapping[str, Sequence[Any]], seeds: Sequence[int], f
         raise ConfigError(f"{', '.join(both)} is set both in the grid and as a fixed override; keep one")
     if "seed" in fixed:
         raise ConfigError("a sweep sets seeds with --seeds 0,1 (Python: seeds=[0, 1]), not --seed")
+    get_config(preset)  # an unknown preset: one line naming the presets
     runs, names = [], set()
     for point in grid_points(grid):
         for seed in seeds:
@@ -152,7 +153,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     changed = [f"{key}: {old.get(key)} -> {new.get(key)}" for key in ("preset", "seeds")
                if old.get(key) != new.get(key)]
     if list(old.get("grid", {}).items()) != list(new["grid"].items()):
-        changed.append(f"grid: {_grid_text(old.get('grid', {}))} -> {_grid_text(new['grid'])}")
+        changed.append(f"grid: {grid_text(old.get('grid', {})) or '-'} -> {grid_text(new['grid']) or '-'}")
     before, now = old.get("overrides", {}), new["overrides"]
     for name in dict.fromkeys([*before, *now]):
         if name not in _RUNTIME_FIELDS and before.get(name, "unset") != now.get(name, "unset"):
@@ -160,9 +161,12 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return changed
 
 
-def _grid_text(grid: dict[str, list[Any]]) -> str:
-    return " ".join(f"{name}={','.join(format_value(v) for v in values)}" for name, values in grid.items()) \
-        or "(none)"
+def command_line(preset: str, grid: Mapping[str, Sequence[Any]], seeds: Sequence[int],
+                 fixed: Mapping[str, Any], out: Path) -> str:
+    """The `minigan sweep` command of this sweep (the first line of its summary.md)."""
+    words = ["minigan", "sweep", f"--preset={preset}", *([f"--grid={grid_text(grid)}"] if grid else []),
+             f"--seeds={','.join(map(str, seeds))}", *cli_args(fixed), f"--out={out}"]
+    return shlex.join(words)
 
 
 def _commands(run: SweepRun, preset: str, threads: int) -> Callable[[str], list[list[str]]]:
@@ -251,6 +255,7 @@ def sweep(preset: str, grid: Mapping[str, Sequence[Any]] | str | None = None,
         say(f"sweep interrupted; rerun the same command to resume it (finished runs are kept): {out}")
         return result
     summary = summarise([out])
+    summary.command = command_line(preset, grid, seeds, fixed, out)
     written = write_summary(summary, out)
     result.rows = summary.rows
     say(summary.markdown())

@@ -49,8 +49,9 @@ def child_environment(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     source = str(Path(minigan.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[name] = str(threads)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # `minigan eval` has no --threads
+        if threads:
+            env[name] = str(threads)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
