@@ -12,6 +12,7 @@ The Python API mirrors the CLI, with the same names:
 from . import visual
 from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, DataError, MiniganError
+from .experiments import compare, sweep
 from .presets import PRESETS, Preset, get_config, preset_names
 from .sampling import TrainedGenerator, explore, load_generator, save_samples
 from .training import Trainer, TrainingDiverged, TrainResult, resume, train
@@ -23,6 +24,6 @@ __all__ = [
     "PRESETS", "Preset", "TrainConfig", "get_config", "preset_names",
     "MiniganError", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged",
     "TrainedGenerator", "load_generator", "save_samples", "explore", "visual",
-    "Trainer", "TrainResult", "train", "resume",
+    "Trainer", "TrainResult", "train", "resume", "sweep", "compare",
     "make_grid", "save_grid", "save_gif",
 ]

@@ -171,6 +171,18 @@ def _cmd_serve(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from ..experiments import commands as experiments
+
+    return experiments.run_sweep(args, overrides(args))
+
+
+def _cmd_compare(args) -> int:
+    from ..experiments import commands as experiments
+
+    return experiments.run_compare(args)
+
+
 def _cmd_presets(args) -> int:
     from ..models.registry import ARCHITECTURES, NETWORK_FIELDS
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..config import config_fields, field_choices, field_help, flag
 from ..data.datasets import DATASET_NAMES
+from ..experiments import commands as experiments
 from ..presets import preset_names
 
 EXAMPLES = {
@@ -174,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; others warn)")
     p.add_argument("--device", default="cpu", help="where the generators run: cpu (default), cuda, auto")
+
+    experiments.add_commands(command, _config_flags)  # sweep, compare
 
     command("presets", "list the presets and how each differs from its seed recipe")
     command("datasets", "list the named datasets: sizes, classes, licence and cache state")

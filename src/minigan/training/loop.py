@@ -160,9 +160,11 @@ class Trainer:
         self._bn_fresh_step = self.step
 
     def snapshot(self) -> Snapshot:
-        """A frozen copy of the sampling generator, for reporting and evaluation."""
+        """A frozen copy of the sampling generator, for reporting and evaluation. Building it draws
+        initial weights from the global RNG, which is restored: pictures never change training."""
         self._refresh_ema_statistics()
-        generator = TrainedGenerator(self.config, self.sampling_G.state_dict(), self.device, self.step)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            generator = TrainedGenerator(self.config, self.sampling_G.state_dict(), self.device, self.step)
         fixed = progress_images(generator, self.fixed_z, self.fixed_y, self.step).numpy()
         return Snapshot(self.config, self.step, self.clock.elapsed(), generator, fixed)
 
@@ -277,7 +279,8 @@ class Trainer:
 
     def evaluate(self) -> dict:
         """Score the current generator; best.pt keeps the state with the lowest FID so far."""
-        record = evaluate_snapshot(self.snapshot())
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            record = evaluate_snapshot(self.snapshot())  # the classifier's init draws: RNG restored
         history = [r for r in _read_jsonl(self.run.metrics_path) if r.get("step", 0) < self.step]
         if distributed.broadcast(record["fid"] < self.recovery.best_fid):  # rank 0 knows best.pt
             self.recovery.save_best(record)
