@@ -6,8 +6,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _mnist_dir() -> Path:
-    return Path(os.environ.get("MINIGAN_TEST_DATA", REPO.parent / "shared" / "data" / "mnist"))
+def mnist_folder() -> Path:
+    """The one place tests find MNIST: $MINIGAN_TEST_DATA, else ../shared/data/mnist."""
+    return Path(os.environ.get("MINIGAN_TEST_DATA") or REPO.parent / "shared" / "data" / "mnist")
+
+
+_mnist_dir = mnist_folder
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import http.server
 import math
-import os
 import shutil
 import socket
 import struct
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import mnist_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +34,7 @@ from minigan.data import (
 )
 from minigan.errors import ConfigError, DataError
 
-MNIST_DIR = Path(os.environ.get("MINIGAN_TEST_DATA") or Path(__file__).parents[2] / "shared/data/mnist")
+MNIST_DIR = mnist_folder()
 LABEL_FILES = ["train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"]
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 import minigan
 from minigan import cli
+from minigan.cli.parser import overrides as flag_overrides
 from minigan.errors import ConfigError
 from minigan.experiments import device_for_worker, parse_grid, parse_seeds, run_name
 from minigan.experiments.grid import MAX_NAME, cli_args, format_value, grid_points, grid_text, typed_grid
@@ -119,7 +120,7 @@ def test_worker_flags_read_back_as_the_same_config():
                  "augment": "", "steps": None, "epochs": 0.5, "data_dir": "-odd", "d_loss": "hinge",
                  "g_loss": "hinge"}
     args = cli._parser().parse_args(["train", *cli_args(overrides)])
-    assert get_config("fast", **cli._overrides(args)) == get_config("fast", **overrides)
+    assert get_config("fast", **flag_overrides(args)) == get_config("fast", **overrides)
 
 
 def test_workers_take_devices_round_robin():

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from conftest import mnist_folder
 
 from minigan.errors import DataError
 from minigan.metrics import (
@@ -44,9 +43,7 @@ from minigan.metrics.classifier import (
 from minigan.metrics.reference import SHIPPED_STATS
 from minigan.metrics.scores import kth_nn_distance, kth_nn_distances, prdc
 
-MNIST_DIR = Path(
-    os.environ.get("MINIGAN_TEST_DATA") or Path(__file__).parents[2] / "shared/data/mnist"
-)
+MNIST_DIR = mnist_folder()
 needs_mnist = pytest.mark.skipif(
     not any(MNIST_DIR.glob("t10k-images-idx3-ubyte*")), reason=f"no MNIST files in {MNIST_DIR}"
 )
