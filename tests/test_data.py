@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import math
 import shutil
 import socket
 import struct
-import threading
 import tracemalloc
 from pathlib import Path
 
@@ -20,6 +17,7 @@ import torch
 from conftest import mnist_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loopback import LoopbackServer
 
 from minigan import data
 from minigan.data import (
@@ -290,37 +288,10 @@ def test_missing_mnist_without_download_says_where(tmp_path: Path, exists: bool)
 # --- Download, against servers on 127.0.0.1 ---------------------------------------------------
 
 
-class _Server:
-    def __init__(self, folder: Path) -> None:
-        requests = self.requests = []
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self) -> None:
-                requests.append(self.path)
-                super().do_GET()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        handler = functools.partial(Handler, directory=str(folder))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/mnist/"
-        (folder / "mnist").mkdir()
-        self.folder = folder / "mnist"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def mirrors(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """A mirror serving label files with one flipped byte each, and one serving good copies."""
-    bad, good = _Server(tmp_path_factory.mktemp("bad")), _Server(tmp_path_factory.mktemp("good"))
+    bad, good = (LoopbackServer(tmp_path_factory.mktemp(name), "mnist") for name in ("bad", "good"))
     shutil.copy(mnist_dir / "t10k-images-idx3-ubyte.gz", good.folder)
     for name in LABEL_FILES:
         shutil.copy(mnist_dir / f"{name}.gz", good.folder)

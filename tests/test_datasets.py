@@ -6,21 +6,19 @@ this machine does not hold; nothing here reaches the network."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import gzip
 import hashlib
-import http.server
 import io
 import shutil
 import socket
 import struct
-import threading
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from loopback import LoopbackServer
 
 from minigan import cli
 from minigan.config import field_choices
@@ -333,37 +331,11 @@ def test_cache_state_and_the_datasets_listing(monkeypatch, tmp_path: Path, capsy
 # --- downloads, against servers on 127.0.0.1 only ------------------------------------------------
 
 
-class Server:
-    def __init__(self, folder: Path) -> None:
-        requests = self.requests = []
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self) -> None:
-                requests.append(self.path)
-                super().do_GET()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.folder = folder
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler,
-                                                                                        directory=str(folder)))
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    s = Server(tmp_path / "www")
-    tmp_path.joinpath("www").mkdir()
+    s = LoopbackServer(tmp_path / "www")
     yield s
     s.close()
 
@@ -374,7 +346,7 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}/"  # refused once the block ends
 
 
-def test_download_from_mirrors_verified(monkeypatch, tmp_path: Path, server: Server) -> None:
+def test_download_from_mirrors_verified(monkeypatch, tmp_path: Path, server: LoopbackServer) -> None:
     fake = make_fake("kmnist")
     write_folder(server.folder, fake)
     register(monkeypatch, fake.spec, mirrors=(closed_port_url(), server.url))
@@ -386,7 +358,8 @@ def test_download_from_mirrors_verified(monkeypatch, tmp_path: Path, server: Ser
     assert server.requests == ["/" + f.download_name for f in fake.spec.test]
 
 
-def test_corrupt_download_is_rejected_and_left_nowhere(monkeypatch, tmp_path: Path, server: Server) -> None:
+def test_corrupt_download_is_rejected_and_left_nowhere(monkeypatch, tmp_path: Path,
+                                                       server: LoopbackServer) -> None:
     fake = make_fake("kmnist")
     write_folder(server.folder, fake)
     name = fake.spec.test[1].download_name
@@ -420,7 +393,8 @@ def test_missing_named_folder_is_not_created(tmp_path: Path) -> None:
     assert not (tmp_path / "typo").exists()
 
 
-def test_emnist_archive_download_extracts_verified_members(monkeypatch, tmp_path: Path, server: Server):
+def test_emnist_archive_download_extracts_verified_members(monkeypatch, tmp_path: Path,
+                                                           server: LoopbackServer):
     fake = make_fake("emnist-letters")
     archive = zip_of(fake)
     (server.folder / "gzip.zip").write_bytes(archive)
@@ -449,7 +423,8 @@ def test_emnist_archive_put_there_by_hand_is_used(monkeypatch, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("case", ["archive md5", "member md5", "not a zip"])
-def test_bad_emnist_archive_is_a_one_line_error(monkeypatch, tmp_path: Path, server: Server, case: str):
+def test_bad_emnist_archive_is_a_one_line_error(monkeypatch, tmp_path: Path, server: LoopbackServer,
+                                                case: str):
     fake = make_fake("emnist-digits")
     member = fake.spec.test[0].download_name
     archive = {"archive md5": zip_of(fake), "member md5": zip_of(fake, damage=member),
