@@ -1,5 +1,6 @@
 import math
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -372,3 +373,18 @@ def test_save_clock_rejects_other_formats_and_explains_missing_video_extra(tmp_p
     with pytest.raises(ConfigError, match=r"minigan\[video\]"):
         clock.save_clock(FakeGenerator(), tmp_path / "clock.mp4", frames_per_digit=2)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("dataset, digits", [("fashion", False), ("emnist-digits", True), ("mnist", True)])
+def test_the_clock_is_a_digit_feature(dataset, digits):
+    gen = FakeGenerator()
+    gen.config = SimpleNamespace(dataset=dataset)
+    if digits:
+        assert len(clock.clock_frames(gen, frames_per_digit=1)) == 10
+        assert len(clock.clock_face_frames(gen, "12:34", frames=2)) == 2
+    else:
+        for make in (lambda: clock.clock_frames(gen, frames_per_digit=1),
+                     lambda: clock.clock_face_frames(gen, "12:34", frames=2)):
+            with pytest.raises(ConfigError, match="the digit clock draws digits, and this run learned "
+                                                  "Fashion-MNIST's classes"):
+                make()

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .. import visual
+from ..data.datasets import DATASETS
 from ..errors import ConfigError
 from .explore import (
     GeneratorLike,
@@ -40,6 +41,7 @@ def clock_frames(
     the noise is fixed, so only the class changes. The last frame leads back into the first: loops.
     """
     _require_conditional(gen, "clock_frames")
+    _require_digits(gen)
     frames_per_digit = _check_int(frames_per_digit, "frames_per_digit", 1)
     sequence = _digit_list(gen, digits)
     z = gen.latents(1, seed)
@@ -48,6 +50,15 @@ def clock_frames(
     labels = torch.cat([lerp(onehot[k], onehot[k + 1], w) for k in range(len(sequence))])
     images = _generate(gen, z.repeat(labels.shape[0], 1), labels)
     return list(images)
+
+
+def _require_digits(gen: GeneratorLike) -> None:
+    """The clock is a digit feature: refuse a generator trained on another named dataset's classes."""
+    dataset = getattr(getattr(gen, "config", None), "dataset", "mnist")
+    spec = DATASETS.get(dataset)
+    if spec is not None and not spec.is_digits:
+        raise ConfigError(f"the digit clock draws digits, and this run learned {spec.title}'s classes "
+                          "(its labels are not 0..9): use `minigan sample --class-grid` instead")
 
 
 _HHMM = re.compile(r"(\d{2}):(\d{2})")
@@ -89,6 +100,7 @@ def clock_face_frames(
     cross-fade with cosine easing, all four positions share one noise vector (one handwriting).
     """
     _require_conditional(gen, "clock_face_frames")
+    _require_digits(gen)
     if gen.num_classes < 10:
         raise ConfigError(f"a clock needs 10 digit classes, this generator has {gen.num_classes}")
     frames = _check_int(frames, "frames", 1)
