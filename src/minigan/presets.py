@@ -39,15 +39,19 @@ PRESETS: dict[str, Preset] = {
         seed="000",
     ),
     "vanilla": Preset(
+        # The write-up as written, but for its 50k-iteration budget (--literal adds it). Measured,
+        # 50k iterations on one core: FID-MNIST 376, 10 modes; the earlier default (LeCun init, Adam
+        # 2e-4 / beta1 0.5, logit losses, D first) 631, 7 modes; Adam's defaults with LeCun init 3471.
         TrainConfig(preset="vanilla", arch="mlp", z_dim=100, z_prior="normal", g_hidden=(400,),
-                    d_hidden=(400,), g_init="lecun_normal", d_init="lecun_normal", g_output="sigmoid",
-                    d_loss="bce", g_loss="nonsaturating", lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128),
-        "MLP GAN: 400-unit layers, N(0,1/fan_in) init, z=100 ~ N(0,1), minimax D / non-saturating G "
-        "loss, batch 128. Default Adam 2e-4/beta1 0.5: the seed's Adam defaults (1e-3) saturate D by "
-        "step 300 and collapse G to one blob here; --literal restores them.",
-        literal=dict(lr_g=1e-3, lr_d=1e-3, beta1=0.9, g_init="std_inv_fan_in", d_init="std_inv_fan_in",
-                     d_loss="prob", g_loss="prob", update_order="g_first", batch_order="replacement",
-                     train_holdout=5000, g_noise="fresh", steps=50_000, adam_eps_style="tf"),
+                    d_hidden=(400,), g_init="std_inv_fan_in", d_init="std_inv_fan_in", g_output="sigmoid",
+                    d_loss="prob", g_loss="prob", lr_g=1e-3, lr_d=1e-3, beta1=0.9, batch_size=128,
+                    update_order="g_first", batch_order="replacement", train_holdout=5000, g_noise="fresh",
+                    adam_eps_style="tf"),
+        "MLP GAN as the write-up's code ran it: 400-unit layers, weights N(0, std 1/fan_in), z=100 ~ "
+        "N(0,1), D(x) on probabilities, non-saturating G loss, G updated first, real batches drawn with "
+        "replacement from TF's 55,000 images, Adam's defaults (TF's epsilon), batch 128. No deviation: "
+        "the narrow init is what lets Adam 1e-3 train (with LeCun's init it collapsed, FID-MNIST 3471).",
+        literal=dict(steps=50_000),
         seed="003",
     ),
     "mlp4": Preset(
