@@ -21,13 +21,14 @@ class StepStats:
 
     def __init__(self, device: torch.device) -> None:
         self.sums = torch.zeros(5, device=device)
+        self._no_penalty = torch.zeros((), device=device)  # reused: no allocation on the hot path
         self.count = self.penalised = 0
         self.paused = {"d": 0, "g": 0}
 
     def add(self, loss_d: torch.Tensor, loss_g: torch.Tensor, real_belief: torch.Tensor,
             fake_belief: torch.Tensor, paused: str, penalty: torch.Tensor | None = None) -> None:
         if penalty is None:
-            penalty = torch.zeros((), device=self.sums.device)
+            penalty = self._no_penalty
         else:
             self.penalised += 1
         self.sums += torch.stack([loss_d, loss_g, real_belief, fake_belief, penalty])
