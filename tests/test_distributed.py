@@ -343,7 +343,7 @@ def test_the_ranks_shares_of_a_batch_and_its_noise_make_the_one_process_batch():
 
 
 def test_a_global_batch_that_does_not_split_is_refused():
-    config = get_config("minimal", batch_size=15)
+    config = get_config("minimal", batch_size=15, train_holdout=0)
     with pytest.raises(ConfigError, match="batch_size 15 .* does not split evenly over 2 processes; use a "
                                           "multiple of 2"):
         DeviceBatches(torch.zeros(100, 28, 28, dtype=torch.uint8), None, config, torch.device("cpu"), 1, 2)

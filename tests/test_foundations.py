@@ -196,7 +196,7 @@ def test_square_images_of_another_size_train_and_sample_at_that_size(preset, tmp
     _write_idx(tmp_path / "data", rng.integers(0, 256, (64, 16, 16), dtype=np.uint8),
                rng.integers(0, 10, 64, dtype=np.uint8))
     common = dict(dataset="idx", data_dir=str(tmp_path / "data"), steps=3, batch_size=8, progress=False,
-                  **QUIET)
+                  train_holdout=0, **QUIET)
     with pytest.raises(ConfigError, match="images are 16x16 but the config makes 28x28.*--image-size 16"):
         minigan.train(preset, tmp_path / "wrong", **common)
     result = minigan.train(preset, tmp_path / "run", image_size=16, **common)

@@ -40,7 +40,8 @@ def test_losses_are_their_textbook_formulas():
 
 
 def test_k_discriminator_steps_per_generator_step(mnist_dir, tmp_path):
-    config = get_config("minimal", data_dir=str(mnist_dir), d_steps=3, steps=4, **QUIET)
+    config = get_config("minimal", data_dir=str(mnist_dir), d_steps=3, k_step_batches="fresh", steps=4,
+                        **QUIET)
     trainer = Trainer(config, tmp_path / "run", progress=False)
     counts = {"D": 0, "G": 0}
     for name, opt in (("D", trainer.opt_D), ("G", trainer.opt_G)):

@@ -185,7 +185,11 @@ def _cmd_compare(args) -> int:
 
 def _cmd_presets(args) -> int:
     from ..models.registry import ARCHITECTURES, NETWORK_FIELDS
+    from ..presets import fidelity_markdown
 
+    if args.fidelity is not None:
+        print(fidelity_markdown(args.fidelity or None), end="")
+        return 0
     for name in preset_names():
         record = PRESETS[name]
         print(f"{name:10s} {record.notes}")

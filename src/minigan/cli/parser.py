@@ -178,7 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     experiments.add_commands(command, _config_flags)  # sweep, compare
 
-    command("presets", "list the presets and how each differs from its seed recipe")
+    p = command("presets", "list the presets and how each differs from its seed recipe")
+    p.add_argument("--fidelity", nargs="*", metavar="PRESET", choices=preset_names(),
+                   help="print the fidelity table instead: every setting of the write-ups (or of the "
+                   "PRESETs named), literal value, default value and why they differ")
     command("datasets", "list the named datasets: sizes, classes, licence and cache state")
 
     p = command("classifier", "the feature classifier behind the metrics of a dataset")
