@@ -16,7 +16,9 @@ from minigan.sampling import crop_padding
 def test_shapes_and_output_range(preset, conditional):
     if preset == "cgan" and not conditional:
         pytest.skip("cgan is conditional by design")
-    config = get_config(preset, conditional=conditional)
+    # mlp4's short last batch (the write-up's order) cannot carry labels: conditional runs shuffle
+    order = "shuffle" if conditional and PRESETS[preset].config.batch_order == "shuffle_keep_last" else None
+    config = get_config(preset, conditional=conditional, batch_order=order)
     G, D = build_generator(config).eval(), build_discriminator(config).eval()
     z = torch.randn(5, config.z_dim)
     y = one_hot(torch.arange(5), config.num_classes) if conditional else None
@@ -113,10 +115,22 @@ def test_dropout_masks_are_independent_across_elements():
 def test_conditional_discriminator_relates_label_to_image(preset):
     """The label's effect on D's logit must depend on the image, or D cannot judge label fit."""
     torch.manual_seed(0)
-    config = get_config(preset, conditional=True)
+    config = get_config(preset, conditional=True, batch_order="shuffle" if preset == "mlp4" else None)
     D = build_discriminator(config).eval()
     x = torch.rand(2, 1, config.image_size, config.image_size)
     a, b = one_hot(torch.tensor([3, 3]), 10), one_hot(torch.tensor([8, 8]), 10)
     with torch.no_grad():
         effect = D(x, a) - D(x, b)  # (2,): label effect for each image
     assert abs(float(effect[0] - effect[1])) > 1e-4
+
+
+def test_conv_discriminator_widths_past_two_are_3x3_layers_at_a_quarter_size():
+    config = get_config("fast", d_hidden=(32, 64, 48))
+    D = build_discriminator(config)
+    convs = [m for m in D.body if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (1, 32, (4, 4), (2, 2)), (32, 64, (4, 4), (2, 2)), (64, 48, (3, 3), (1, 1))]
+    assert D.head.in_features == 48 * 7 * 7
+    assert D(torch.zeros(3, 1, 28, 28)).shape == (3,)
+    with pytest.raises(Exception, match="--d-hidden C1,C2\\[,C3...\\]"):
+        get_config("fast", d_hidden=(32,))

@@ -87,9 +87,9 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
     if ("leaky_slope" in explicit or config.leaky_slope != _DEFAULTS.leaky_slope) and not uses_leaky:
         raise ConfigError("--leaky-slope does nothing without a leaky_relu activation: add "
                           "--g-activation leaky_relu or --d-activation leaky_relu")
-    if config.arch == "conv" and (len(config.g_hidden) != 2 or len(config.d_hidden) != 2):
-        raise ConfigError("arch=conv takes two widths each: --g-hidden C1,C2 (channels at S/4, S/2) and "
-                          "--d-hidden C1,C2 (channels at S/2, S/4)")
+    if config.arch == "conv" and (len(config.g_hidden) != 2 or len(config.d_hidden) < 2):
+        raise ConfigError("arch=conv takes --g-hidden C1,C2 (channels at S/4, S/2) and --d-hidden "
+                          "C1,C2[,C3...] (channels at S/2, S/4, then 3x3 layers at S/4)")
     if spec.conditional_only and not config.conditional:
         raise ConfigError(f"arch={config.arch} is conditional by design: keep conditional=true or pick "
                           "another arch")
