@@ -37,7 +37,8 @@ class DeviceBatches:
                 f"(image_size {config.image_size} - 2 * pad {pad}); set --image-size {height + 2 * pad} "
                 "for this data (arch=mlp takes any size, conv and dcgan multiples of 4)")
         if config.train_holdout >= len(images):
-            raise ConfigError(f"train_holdout {config.train_holdout} leaves none of the {len(images)} images")
+            raise ConfigError(f"train_holdout {config.train_holdout} leaves none of the {len(images)} "
+                              "images; set --train-holdout 0 (or below the image count) for this data")
         images = images[config.train_holdout:].unsqueeze(1)  # (N, 1, H, W)
         labels = None if labels is None else labels[config.train_holdout:]
         # A black border is added once, in uint8; tf.pad's 0.0 after scaling is added to each batch.
@@ -45,7 +46,8 @@ class DeviceBatches:
         if pad and not self.pad_after_scaling:
             images = F.pad(images, (pad, pad, pad, pad))  # zero (black) border: (N, 1, S, S)
         self.images = images.to(device)
-        self.labels = None if labels is None else one_hot(labels, config.num_classes).to(device)
+        classes = config.label_classes or config.num_classes  # an unconditional run keeps its labels too
+        self.labels = None if labels is None else one_hot(labels, classes).to(device)
         self.batch_size = config.batch_size
         if len(images) < config.batch_size:
             raise ConfigError(f"batch_size {config.batch_size} exceeds the dataset ({len(images)} images)")

@@ -16,7 +16,7 @@ _POSITIVE = ("z_dim", "batch_size", "d_steps", "lr_g", "lr_d", "log_every", "che
              "ada_kimg", "g_steps", "adam_eps", "bn_eps", "balance_every")
 _NON_NEGATIVE = ("leaky_slope", "sample_every", "eval_every", "threads", "seed", "pad", "g_ema_kimg",
                  "g_ema_rampup", "r1_gamma", "r2_gamma", "gp_lambda", "mbstd_group", "train_holdout",
-                 "fixed_noise", "progress_batch")
+                 "fixed_noise", "progress_batch", "clusters")
 _BUDGETS = ("steps", "epochs", "time_budget")
 
 
@@ -55,6 +55,14 @@ def check_values(values: dict[str, Any], choices: Callable[[str], tuple[str, ...
     if config.image_size - 2 * config.pad <= 0:
         raise ConfigError(f"pad={config.pad} leaves no image inside image_size={config.image_size}")
     _check_stabilisers(config)
+    if config.clusters:
+        if config.clusters < 2:
+            raise ConfigError(f"--clusters {config.clusters} is no clustering: use 2 or more, or 0 for off")
+        if config.conditional:
+            raise ConfigError("--clusters stands in for labels: drop --conditional, or --clusters")
+        if config.gp_lambda:
+            raise ConfigError("--gp-lambda interpolates reals and fakes of one label, and clustered fakes "
+                              "draw their own clusters: use --r1-gamma with --clusters")
     if not 0.0 <= config.bn_momentum <= 1.0:
         raise ConfigError(f"bn_momentum must be in [0, 1], got {config.bn_momentum}")
     if config.pixel_scale == "div128" and config.g_output != "tanh":

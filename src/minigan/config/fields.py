@@ -77,6 +77,8 @@ class TrainConfig:
     conditional: bool = False  # class-conditional G and D (labels enter as one-hot vectors)
     label_projection: bool = True  # conditional D adds <embed(label), features> (Miyato & Koyama 2018)
     num_classes: int = 10  # classes of a conditional model
+    # Self-conditioning without labels (data/clusters.py): G and D see k-means clusters of the images.
+    clusters: int = 0  # condition an unconditional model on this many k-means clusters of the images; 0 = off
 
     # Losses and optimisers.
     d_loss: DLoss = "bce"  # D's loss on its logits (cgan_clipped, prob: the write-ups' probability forms)
@@ -148,6 +150,11 @@ class TrainConfig:
     eval_every: int = 0  # steps between quality evaluations into metrics.jsonl (0 = off)
     eval_num: int = 2000  # samples per evaluation during training
     tensorboard: bool = False  # also write TensorBoard scalars and images (needs minigan[tensorboard])
+
+    @property
+    def label_classes(self) -> int:
+        """Width of the label vector G and D take: the classes, the clusters, or 0."""
+        return self.num_classes if self.conditional else self.clusters
 
     @property
     def pixel_range(self) -> tuple[float, float]:

@@ -16,13 +16,34 @@ from .stabilisers import MinibatchStdDev
 
 
 class Generator(nn.Module):
-    """z (B, z_dim) [+ label (B, C)] -> image (B, 1, S, S) in the range of the output activation."""
+    """z (B, z_dim) [+ label (B, C)] -> image (B, 1, S, S) in the range of the output activation.
+
+    A clustered generator (`use_clusters`, --clusters) is unconditional to its users: with no label
+    it takes its cluster from its own noise, the id whose cumulative frequency the uniform
+    u = CDF(z[:, 0]) falls under, so the clusters come at the frequencies of the data's and the
+    same z always gives the same image. Training draws the fakes' clusters the same way.
+    """
 
     def __init__(self, z_dim: int, num_classes: int = 0) -> None:
         super().__init__()
         self.z_dim = z_dim
         self.num_classes = num_classes
         self.net: nn.Module = nn.Identity()
+        self.z_prior: str | None = None  # set by use_clusters
+
+    def use_clusters(self, z_prior: str) -> None:
+        """Draw the label from z; `cluster_cdf` (a buffer, saved with the weights) holds the
+        clusters' cumulative frequencies, uniform until the trainer sets the data's."""
+        self.z_prior = z_prior
+        k = self.num_classes
+        self.register_buffer("cluster_cdf", torch.arange(1, k + 1, dtype=torch.float32) / k)
+
+    def cluster_labels(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, z_dim) noise -> (B, clusters) one-hot cluster vectors."""
+        z0 = z[:, 0].float()
+        u = (z0 + 1) / 2 if self.z_prior == "uniform" else 0.5 * (1 + torch.erf(z0 / 2**0.5))
+        ids = torch.searchsorted(self.cluster_cdf, u.contiguous(), right=True)
+        return one_hot(ids.clamp_(max=self.num_classes - 1), self.num_classes).to(z.dtype)
 
     @property
     def input_dim(self) -> int:
@@ -30,6 +51,8 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes:
+            if labels is None and self.z_prior is not None:
+                labels = self.cluster_labels(z)
             z = torch.cat([z, labels.to(z.dtype)], dim=1)
         return self.net(z)
 

@@ -13,7 +13,7 @@ from .layers_extra import ChannelsLastUnflatten, TFSameConvTranspose2d
 
 class CGANGenerator(Generator):
     def __init__(self, config: TrainConfig) -> None:
-        classes = config.num_classes if config.conditional else 0
+        classes = config.label_classes
         super().__init__(config.z_dim, classes)
         norm = config.g_batchnorm
         self.net = nn.Sequential(
@@ -31,7 +31,7 @@ class CGANGenerator(Generator):
 
 class CGANDiscriminator(Discriminator):
     def __init__(self, config: TrainConfig) -> None:
-        classes = config.num_classes if config.conditional else 0
+        classes = config.label_classes
         super().__init__(classes)
         self.body = nn.Sequential(
             nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 14, 14)
@@ -64,7 +64,7 @@ class CGANLiteralGenerator(Generator):
     """
 
     def __init__(self, config: TrainConfig) -> None:
-        classes = config.num_classes if config.conditional else 0
+        classes = config.label_classes
         super().__init__(config.z_dim, classes)
         self.net = nn.Sequential(
             nn.Linear(self.input_dim, 7 * 7 * 64),

@@ -11,7 +11,7 @@ from .layers import Dropout, UpsampleConv2d
 
 class DCGANGenerator(Generator):
     def __init__(self, config: TrainConfig) -> None:
-        classes = config.num_classes if config.conditional else 0
+        classes = config.label_classes
         super().__init__(config.z_dim, classes)
         slope, drop, s4 = config.leaky_slope, config.g_dropout, config.image_size // 4
         norm = config.g_batchnorm
@@ -33,7 +33,7 @@ class DCGANDiscriminator(Discriminator):
     """No batchnorm, so real and fake batches can share one forward call."""
 
     def __init__(self, config: TrainConfig) -> None:
-        classes = config.num_classes if config.conditional else 0
+        classes = config.label_classes
         super().__init__(classes)
         slope, drop, s4 = config.leaky_slope, config.d_dropout, config.image_size // 4
         self.body = nn.Sequential(

@@ -39,7 +39,7 @@ def _keras_bn(channels: int) -> nn.BatchNorm2d:
 
 class DCGANLiteralGenerator(Generator):
     def __init__(self, config: TrainConfig) -> None:
-        classes = config.num_classes if config.conditional else 0
+        classes = config.label_classes
         super().__init__(config.z_dim, classes)
         slope = config.leaky_slope
         self.net = nn.Sequential(
@@ -59,7 +59,7 @@ class DCGANLiteralGenerator(Generator):
 
 class DCGANLiteralDiscriminator(Discriminator):
     def __init__(self, config: TrainConfig) -> None:
-        classes = config.num_classes if config.conditional else 0
+        classes = config.label_classes
         super().__init__(classes)
         slope = config.leaky_slope
         self.body = nn.Sequential(

@@ -20,7 +20,7 @@ def _stack(widths: list[int], act: str, slope: float, dropout: float) -> list[nn
 
 class MLPGenerator(Generator):
     def __init__(self, config: TrainConfig) -> None:
-        classes = config.num_classes if config.conditional else 0
+        classes = config.label_classes
         super().__init__(config.z_dim, classes)
         size = config.image_size
         widths = [self.input_dim, *config.g_hidden]
@@ -34,7 +34,7 @@ class MLPGenerator(Generator):
 
 class MLPDiscriminator(Discriminator):
     def __init__(self, config: TrainConfig) -> None:
-        classes = config.num_classes if config.conditional else 0
+        classes = config.label_classes
         super().__init__(classes)
         widths = [config.image_size**2 + classes, *config.d_hidden]
         self.head = nn.Sequential(

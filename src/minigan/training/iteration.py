@@ -87,8 +87,8 @@ class Iteration:
                 z = self.noise()
                 # Only the fakes G trains on next keep G's graph.
                 with torch.set_grad_enabled(g_follows and (reuse or i == config.d_steps - 1)):
-                    fake = t.G_train(z, self.fake_labels(y, len(z)))
-            B, fake_y = real.shape[0], self.fake_labels(y, len(fake))
+                    fake = t.G_train(z, self.fake_labels(y, z))
+            B, fake_y = real.shape[0], self.fake_labels(y, z)
             # (1) D: maximize log D(x) + log(1 - D(G(z))); real and fake in one call
             with torch.set_grad_enabled(pause != "d"):
                 pair = torch.cat([real, fake.detach()])
@@ -105,15 +105,19 @@ class Iteration:
                 stab.observe(self.real_logits)
                 if stab.reg.due(t.step * config.d_steps + i):  # lazy R1/R2, every reg_interval D steps
                     t.opt_D.zero_grad(set_to_none=True)
-                    reg = stab.reg.loss(stab.judged_by(t.D_train), real, fake, y)
+                    reg = stab.reg.loss(stab.judged_by(t.D_train), real, fake, y, fake_y)
                     reg.backward()
                     self.step(t.opt_D)
                     self.penalty = reg / stab.reg.interval  # logged per step, like the main phase's
         self.last_real = (real, y)
         self.shared = (z, fake, fake_y) if g_follows else None
 
-    def fake_labels(self, y: Tensor | None, n: int) -> Tensor | None:
-        """The labels fakes are drawn for: the real batch's (its first n when it is short)."""
+    def fake_labels(self, y: Tensor | None, z: Tensor) -> Tensor | None:
+        """The labels the fakes of noise z are drawn for: a clustered G's own clusters of z, else
+        the real batch's (its first len(z), or topped up with random classes when it is short)."""
+        if self.config.clusters:
+            return self.t.G.cluster_labels(z)
+        n = len(z)
         if y is None or len(y) == n:
             return y
         if len(y) > n:
@@ -125,7 +129,6 @@ class Iteration:
         if pause == "g":
             return
         t, config, stab = self.t, self.config, self.t.stabilisers
-        y = self.fake_labels(self.first[1], t.batches.shard_size)
         z = None
         for j in range(config.g_steps):
             if j == 0 and self.shared is not None:  # the fakes D's last step judged, graph kept
@@ -133,6 +136,7 @@ class Iteration:
             else:
                 if z is None or config.k_step_batches == "fresh":
                     z = self.noise()
+                y = self.fake_labels(self.first[1], z)
                 fake = t.G_train(z, y)
             # (2) G: maximize log D(G(z)) (or the configured G loss), D frozen: no weight gradients for D,
             # and not through DDP: nothing waits for D gradients nobody uses
@@ -153,8 +157,9 @@ class Iteration:
         real, y = self.next_batch()
         B = real.shape[0]
         z = self.noise()
-        fake = t.G_train(z, y)
-        logits = t.D_train(stab.shown(torch.cat([real, fake])), None if y is None else torch.cat([y, y]))
+        fake_y = self.fake_labels(y, z)
+        fake = t.G_train(z, fake_y)
+        logits = t.D_train(stab.shown(torch.cat([real, fake])), None if y is None else torch.cat([y, fake_y]))
         self.real_logits, self.fake_logits = logits[:B], logits[B:]
         self.loss_d = t.d_loss.loss(self.real_logits, self.fake_logits)
         self.loss_g = t.g_loss(self.fake_logits)

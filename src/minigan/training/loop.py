@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,7 @@ import torch
 from ..batches import DeviceBatches
 from ..config import TrainConfig
 from ..data import load_dataset
+from ..data.clusters import cluster_cdf, kmeans_clusters
 from ..errors import CheckpointError, ConfigError, MiniganError
 from ..models import build_discriminator, build_generator, check_honoured, memory_format, one_hot
 from ..run import checkpoint
@@ -83,12 +85,18 @@ class Trainer:
                                   f"{config.num_classes}; raise --num-classes or drop it")
             if config.num_classes == TrainConfig.num_classes:  # not chosen: the data's class count
                 config = self.config = dataclasses.replace(config, num_classes=data.num_classes)
-        self.batches = DeviceBatches(data.images, data.labels, config, self.device, distributed.rank(),
+        labels, started = data.labels, time.perf_counter()
+        if config.clusters:  # pseudo-labels from the images alone; counted in the time budget
+            labels = kmeans_clusters(data.images, config.clusters, seed=config.seed)
+        setup_seconds = time.perf_counter() - started
+        self.batches = DeviceBatches(data.images, labels, config, self.device, distributed.rank(),
                                      distributed.world_size())
 
         layout = memory_format(config)
         self.G = build_generator(config).to(self.device, memory_format=layout)
         self.D = build_discriminator(config).to(self.device, memory_format=layout)
+        if config.clusters:  # G draws its fakes' clusters at the training images' frequencies
+            self.G.cluster_cdf.copy_(cluster_cdf(labels[config.train_holdout:], config.clusters))
         self.G_ema = (GeneratorEMA(self.G, config.g_ema_kimg, config.g_ema_rampup)
                       if config.g_ema_kimg else None)
         self.opt_G = _adam(self.G.parameters(), config.lr_g, config)
@@ -112,7 +120,7 @@ class Trainer:
                                 config.num_classes) if config.conditional else None)
 
         self.step = self.batches_seen = 0
-        self.elapsed, self.lr_scale, self.rollbacks = 0.0, 1.0, 0
+        self.elapsed, self.lr_scale, self.rollbacks = setup_seconds, 1.0, 0  # a resume reads its own
         self.stop_requested = False
         self.stats = StepStats(self.device)
         self.clock = Clock(0.0, 0)

@@ -1,0 +1,96 @@
+"""Self-conditioning on k-means clusters (--clusters): the clustering, G's own draw of its cluster,
+and a clustered run that trains, resumes bit-exactly and samples as an unconditional model."""
+
+import numpy as np
+import pytest
+import torch
+
+import minigan
+from minigan.data.clusters import cluster_cdf, kmeans_clusters
+from minigan.errors import ConfigError
+from minigan.models import build_generator
+from minigan.presets import get_config
+from minigan.run import checkpoint
+
+QUIET = dict(log_every=1000, sample_every=1000, checkpoint_every=1000, tensorboard=False)
+
+
+def _three_shapes(per: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noisy images of three shapes (a bar, a square, a ring), `per` each, and their shape ids."""
+    rng = np.random.default_rng(seed)
+    shapes = np.zeros((3, 12, 12), np.float64)
+    shapes[0, 5:7, :] = 1
+    shapes[1, 3:9, 3:9] = 1
+    shapes[2, 1:11, 1:11], shapes[2, 3:9, 3:9] = 1, 0
+    truth = np.repeat(np.arange(3), per)
+    images = shapes[truth] * 200 + rng.normal(0, 20, (3 * per, 12, 12))
+    order = rng.permutation(3 * per)
+    return torch.from_numpy(images.clip(0, 255).astype(np.uint8)[order]), torch.from_numpy(truth[order])
+
+
+def test_kmeans_finds_separated_groups_exactly_and_deterministically():
+    images, truth = _three_shapes(40)
+    ids = kmeans_clusters(images, 3, seed=1)
+    pairs = set(zip(ids.tolist(), truth.tolist(), strict=True))
+    assert len(pairs) == 3 and len({a for a, _ in pairs}) == 3  # a one-to-one map: pure clusters
+    assert torch.equal(ids, kmeans_clusters(images, 3, seed=1))
+    torch.set_num_threads(2)
+    assert torch.equal(ids, kmeans_clusters(images, 3, seed=1))  # threads do not change the sums
+
+
+def test_cluster_cdf_is_the_cumulative_frequency():
+    cdf = cluster_cdf(torch.tensor([0, 2, 2, 1, 2, 0, 2, 2, 2, 2]), 3)
+    torch.testing.assert_close(cdf, torch.tensor([0.2, 0.3, 1.0]), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("prior", ["normal", "uniform"])
+def test_a_clustered_generator_draws_its_clusters_from_its_noise_at_their_frequencies(prior):
+    G = build_generator(get_config("fast", clusters=3, z_prior=prior))
+    G.cluster_cdf.copy_(torch.tensor([0.2, 0.5, 1.0]))
+    z = (torch.randn(200_000, 64, generator=torch.Generator().manual_seed(0)) if prior == "normal"
+         else torch.rand(200_000, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    labels = G.cluster_labels(z)
+    assert labels.shape == (200_000, 3) and torch.equal(labels.sum(1), torch.ones(200_000))
+    freq = labels.mean(0)
+    assert torch.allclose(freq, torch.tensor([0.2, 0.3, 0.5]), atol=0.005)  # sampling error ~0.001
+    G.eval()
+    with torch.no_grad():  # no label given: G takes the one of its noise
+        torch.testing.assert_close(G(z[:5]), G(z[:5], labels[:5]), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(clusters=1), "--clusters 1 is no clustering"),
+    (dict(clusters=10, conditional=True), "--clusters stands in for labels"),
+    (dict(clusters=10, gp_lambda=10.0, d_loss="wgan", g_loss="wgan"), "use --r1-gamma with --clusters"),
+])
+def test_impossible_cluster_settings_are_refused_in_one_line(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        get_config("fast", **overrides)
+
+
+def test_a_clustered_run_trains_on_the_data_frequencies_and_samples_unconditionally(mnist_dir, tmp_path):
+    result = minigan.train("fast", tmp_path / "run", clusters=6, steps=3, batch_size=16, progress=False,
+                           data_dir=str(mnist_dir), **QUIET)
+    state = checkpoint.load_checkpoint(result.run_dir / "checkpoints" / "step-000000003.pt")
+    cdf = state["G"]["cluster_cdf"]
+    assert cdf.shape == (6,) and cdf[-1] == 1.0 and bool((cdf.diff() > 0.02).all())  # the data's, not 1/6
+    assert not torch.allclose(cdf, torch.arange(1, 7) / 6, atol=1e-3)
+    torch.testing.assert_close(state["G_ema"]["cluster_cdf"], cdf, rtol=0, atol=0)
+    g = minigan.load_generator(result.run_dir)
+    assert not g.conditional and g.num_classes == 0  # to its users an unconditional model
+    images, labels = g.sample(12, seed=3)
+    assert images.shape == (12, 28, 28) and labels is None
+    assert np.array_equal(images, g.sample(12, seed=3)[0])
+
+
+def test_a_clustered_run_resumes_bit_exactly(mnist_dir, tmp_path):
+    common = dict(data_dir=str(mnist_dir), progress=False, clusters=5, batch_size=16, r1_gamma=1.0,
+                  reg_interval=2, **{**QUIET, "checkpoint_every": 3})
+    minigan.train("fast", tmp_path / "whole", steps=7, **common)
+    minigan.train("fast", tmp_path / "half", steps=4, **common)
+    minigan.resume(tmp_path / "half", steps=7, progress=False)
+    a, b = (checkpoint.load_checkpoint(tmp_path / r / "checkpoints" / "step-000000007.pt")
+            for r in ("whole", "half"))
+    for part in ("G", "D", "G_ema"):
+        for key, value in a[part].items():
+            torch.testing.assert_close(value, b[part][key], rtol=0, atol=0, msg=f"{part}.{key}")
