@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import minigan
-from minigan.data.clusters import cluster_cdf, kmeans_clusters
+from minigan.data.clusters import cluster_cdf, cluster_ids, kmeans_clusters
 from minigan.errors import ConfigError
-from minigan.models import build_generator
+from minigan.models import build_generator, one_hot
 from minigan.presets import get_config
 from minigan.run import checkpoint
 
@@ -40,13 +40,25 @@ def test_kmeans_finds_separated_groups_exactly_and_deterministically():
 
 def test_cluster_cdf_is_the_cumulative_frequency():
     cdf = cluster_cdf(torch.tensor([0, 2, 2, 1, 2, 0, 2, 2, 2, 2]), 3)
-    torch.testing.assert_close(cdf, torch.tensor([0.2, 0.3, 1.0]), rtol=0, atol=1e-7)
+    torch.testing.assert_close(cdf, torch.tensor([[0.2, 0.3, 1.0]]), rtol=0, atol=1e-7)
+    per_class = cluster_cdf(torch.tensor([0, 1, 1, 1, 3, 2]), 2, groups=2)  # ids class * 2 + cluster
+    torch.testing.assert_close(per_class, torch.tensor([[0.25, 1.0], [0.5, 1.0]]), rtol=0, atol=1e-7)
+
+
+def test_clusters_within_classes_keep_each_class_apart():
+    images, truth = _three_shapes(30)
+    classes = (torch.arange(90) % 2)  # two "classes" that cut across the shapes
+    ids = cluster_ids(images, 3, seed=0, classes=classes, num_classes=2)
+    assert torch.equal(ids // 3, classes)  # each id lies in its image's class block
+    for c in range(2):  # and within a class the three shapes are found exactly
+        inside = classes == c
+        assert len(set(zip(ids[inside].tolist(), truth[inside].tolist(), strict=True))) == 3
 
 
 @pytest.mark.parametrize("prior", ["normal", "uniform"])
 def test_a_clustered_generator_draws_its_clusters_from_its_noise_at_their_frequencies(prior):
     G = build_generator(get_config("fast", clusters=3, z_prior=prior))
-    G.cluster_cdf.copy_(torch.tensor([0.2, 0.5, 1.0]))
+    G.cluster_cdf.copy_(torch.tensor([[0.2, 0.5, 1.0]]))
     z = (torch.randn(200_000, 64, generator=torch.Generator().manual_seed(0)) if prior == "normal"
          else torch.rand(200_000, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1)
     labels = G.cluster_labels(z)
@@ -58,9 +70,33 @@ def test_a_clustered_generator_draws_its_clusters_from_its_noise_at_their_freque
         torch.testing.assert_close(G(z[:5]), G(z[:5], labels[:5]), rtol=0, atol=0)
 
 
+def test_a_conditional_clustered_generator_picks_clusters_within_the_class_it_is_given():
+    G = build_generator(get_config("fast-cond", clusters=2)).eval()
+    assert G.cluster_cdf.shape == (10, 2) and G.num_classes == 20
+    G.cluster_cdf.copy_(torch.tensor([[0.3, 1.0]] * 10))
+    z = torch.randn(100_000, 64, generator=torch.Generator().manual_seed(1))
+    fine = G.cluster_labels(z, one_hot(torch.full((100_000,), 7), 10))
+    assert torch.equal(fine.view(-1, 10, 2).sum(2).argmax(1), torch.full((100_000,), 7))  # class 7's block
+    assert abs(float(fine[:, 14].mean()) - 0.3) < 0.005  # its first cluster at 30%
+    soft = G.cluster_labels(z[:4], torch.tensor([[0.5] * 2 + [0.0] * 8] * 4))
+    torch.testing.assert_close(soft.sum(1), torch.ones(4))  # a soft label splits its weight
+    torch.testing.assert_close(G.class_labels(soft), torch.tensor([[0.5] * 2 + [0.0] * 8] * 4))
+    with torch.no_grad():  # given the class, G picks the cluster itself
+        torch.testing.assert_close(G(z[:3], one_hot(torch.tensor([1, 2, 3]), 10)),
+                                   G(z[:3], G.cluster_labels(z[:3], one_hot(torch.tensor([1, 2, 3]), 10))))
+
+
+def test_a_conditional_clustered_run_samples_by_class(mnist_dir, tmp_path):
+    result = minigan.train("fast-cond", tmp_path / "run", clusters=3, steps=3, batch_size=16, progress=False,
+                           data_dir=str(mnist_dir), **QUIET)
+    g = minigan.load_generator(result.run_dir)
+    assert g.conditional and g.num_classes == 10 and g.module.cluster_cdf.shape == (10, 3)
+    images, labels = g.sample(20, seed=0)
+    assert images.shape == (20, 28, 28) and np.array_equal(labels, np.arange(20) % 10)
+
+
 @pytest.mark.parametrize("overrides, message", [
     (dict(clusters=1), "--clusters 1 is no clustering"),
-    (dict(clusters=10, conditional=True), "--clusters stands in for labels"),
     (dict(clusters=10, gp_lambda=10.0, d_loss="wgan", g_loss="wgan"), "use --r1-gamma with --clusters"),
 ])
 def test_impossible_cluster_settings_are_refused_in_one_line(overrides, message):
@@ -73,8 +109,8 @@ def test_a_clustered_run_trains_on_the_data_frequencies_and_samples_unconditiona
                            data_dir=str(mnist_dir), **QUIET)
     state = checkpoint.load_checkpoint(result.run_dir / "checkpoints" / "step-000000003.pt")
     cdf = state["G"]["cluster_cdf"]
-    assert cdf.shape == (6,) and cdf[-1] == 1.0 and bool((cdf.diff() > 0.02).all())  # the data's, not 1/6
-    assert not torch.allclose(cdf, torch.arange(1, 7) / 6, atol=1e-3)
+    assert cdf.shape == (1, 6) and cdf[0, -1] == 1.0 and bool((cdf.diff() > 0.02).all())  # the data's
+    assert not torch.allclose(cdf, torch.arange(1, 7) / 6, atol=1e-3)  # not the uniform start
     torch.testing.assert_close(state["G_ema"]["cluster_cdf"], cdf, rtol=0, atol=0)
     g = minigan.load_generator(result.run_dir)
     assert not g.conditional and g.num_classes == 0  # to its users an unconditional model

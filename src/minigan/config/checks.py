@@ -58,8 +58,6 @@ def check_values(values: dict[str, Any], choices: Callable[[str], tuple[str, ...
     if config.clusters:
         if config.clusters < 2:
             raise ConfigError(f"--clusters {config.clusters} is no clustering: use 2 or more, or 0 for off")
-        if config.conditional:
-            raise ConfigError("--clusters stands in for labels: drop --conditional, or --clusters")
         if config.gp_lambda:
             raise ConfigError("--gp-lambda interpolates reals and fakes of one label, and clustered fakes "
                               "draw their own clusters: use --r1-gamma with --clusters")

@@ -78,7 +78,7 @@ class TrainConfig:
     label_projection: bool = True  # conditional D adds <embed(label), features> (Miyato & Koyama 2018)
     num_classes: int = 10  # classes of a conditional model
     # Self-conditioning without labels (data/clusters.py): G and D see k-means clusters of the images.
-    clusters: int = 0  # condition an unconditional model on this many k-means clusters of the images; 0 = off
+    clusters: int = 0  # condition G and D on this many k-means clusters of the images (per class); 0 = off
 
     # Losses and optimisers.
     d_loss: DLoss = "bce"  # D's loss on its logits (cgan_clipped, prob: the write-ups' probability forms)
@@ -153,8 +153,9 @@ class TrainConfig:
 
     @property
     def label_classes(self) -> int:
-        """Width of the label vector G and D take: the classes, the clusters, or 0."""
-        return self.num_classes if self.conditional else self.clusters
+        """Width of the label vector G and D take: the classes, the clusters (per class), or 0."""
+        classes = self.num_classes if self.conditional else 0
+        return (classes or 1) * self.clusters if self.clusters else classes
 
     @property
     def pixel_range(self) -> tuple[float, float]:

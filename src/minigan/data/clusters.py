@@ -64,12 +64,27 @@ def _kmeans(images: torch.Tensor, k: int, seed: int, dims: int, iterations: int)
     return distances.argmin(1)
 
 
-def cluster_cdf(ids: torch.Tensor, k: int) -> torch.Tensor:
-    """(k,) float32 cumulative frequencies of the clusters, the last exactly 1."""
-    counts = torch.bincount(ids, minlength=k).double()
-    cdf = (counts.cumsum(0) / counts.sum()).float()
-    cdf[-1] = 1.0
+def cluster_ids(images: torch.Tensor, k: int, seed: int = 0, classes: torch.Tensor | None = None,
+                num_classes: int = 0) -> torch.Tensor:
+    """k clusters over all images, or k within each class (ids class * k + cluster)."""
+    if classes is None:
+        return kmeans_clusters(images, k, seed)
+    ids = torch.zeros(len(images), dtype=torch.int64)
+    for c in range(num_classes):
+        rows = (classes == c).nonzero()[:, 0]
+        if len(rows) < k:
+            raise ConfigError(f"class {c} has {len(rows)} training images, fewer than --clusters {k}; "
+                              "choose fewer clusters")
+        ids[rows] = c * k + kmeans_clusters(images[rows], k, seed)
+    return ids
+
+
+def cluster_cdf(ids: torch.Tensor, k: int, groups: int = 1) -> torch.Tensor:
+    """(groups, k) float32 cumulative frequencies of each group's clusters, the last exactly 1."""
+    counts = torch.bincount(ids, minlength=groups * k).double().view(groups, k)
+    cdf = (counts.cumsum(1) / counts.sum(1, keepdim=True).clamp_min(1)).float()
+    cdf[:, -1] = 1.0
     return cdf
 
 
-__all__ = ["kmeans_clusters", "cluster_cdf"]
+__all__ = ["kmeans_clusters", "cluster_ids", "cluster_cdf"]

@@ -18,10 +18,12 @@ from .stabilisers import MinibatchStdDev
 class Generator(nn.Module):
     """z (B, z_dim) [+ label (B, C)] -> image (B, 1, S, S) in the range of the output activation.
 
-    A clustered generator (`use_clusters`, --clusters) is unconditional to its users: with no label
-    it takes its cluster from its own noise, the id whose cumulative frequency the uniform
-    u = CDF(z[:, 0]) falls under, so the clusters come at the frequencies of the data's and the
-    same z always gives the same image. Training draws the fakes' clusters the same way.
+    A clustered generator (`use_clusters`, --clusters) takes its cluster from its own noise: the id
+    whose cumulative frequency the uniform u = CDF(z[:, 0]) falls under, so the clusters come at the
+    data's frequencies and the same z always gives the same image. Unconditional, it needs no label
+    at all; conditional, its users give the class and it picks the cluster within that class. The
+    label vector the networks see is one block of clusters per class (one block if unconditional).
+    Training draws the fakes' clusters the same way.
     """
 
     def __init__(self, z_dim: int, num_classes: int = 0) -> None:
@@ -31,19 +33,28 @@ class Generator(nn.Module):
         self.net: nn.Module = nn.Identity()
         self.z_prior: str | None = None  # set by use_clusters
 
-    def use_clusters(self, z_prior: str) -> None:
-        """Draw the label from z; `cluster_cdf` (a buffer, saved with the weights) holds the
-        clusters' cumulative frequencies, uniform until the trainer sets the data's."""
-        self.z_prior = z_prior
-        k = self.num_classes
-        self.register_buffer("cluster_cdf", torch.arange(1, k + 1, dtype=torch.float32) / k)
+    def use_clusters(self, z_prior: str, groups: int) -> None:
+        """Draw clusters from z. `cluster_cdf` (groups, K), a buffer saved with the weights, holds
+        each class's cumulative cluster frequencies (one row if unconditional), uniform until the
+        trainer sets the data's."""
+        self.z_prior, k = z_prior, self.num_classes // groups
+        uniform = torch.arange(1, k + 1, dtype=torch.float32) / k
+        self.register_buffer("cluster_cdf", uniform.repeat(groups, 1))
 
-    def cluster_labels(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, z_dim) noise -> (B, clusters) one-hot cluster vectors."""
+    def cluster_labels(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, z_dim) noise [+ (B, groups) class vectors, one-hot or soft] -> (B, groups * K): in
+        each class's block, the cluster z picks there, weighted by the class's share of the label."""
+        groups, k = self.cluster_cdf.shape
         z0 = z[:, 0].float()
         u = (z0 + 1) / 2 if self.z_prior == "uniform" else 0.5 * (1 + torch.erf(z0 / 2**0.5))
-        ids = torch.searchsorted(self.cluster_cdf, u.contiguous(), right=True)
-        return one_hot(ids.clamp_(max=self.num_classes - 1), self.num_classes).to(z.dtype)
+        ids = torch.searchsorted(self.cluster_cdf, u.expand(groups, -1).contiguous(), right=True)
+        picked = one_hot(ids.clamp_(max=k - 1).T, k)  # (B, groups, K)
+        weights = torch.ones(len(z), groups, device=z.device) if classes is None else classes.float()
+        return (picked * weights[:, :, None]).flatten(1).to(z.dtype)
+
+    def class_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """(B, groups * K) cluster vectors -> (B, groups) class vectors."""
+        return labels.view(len(labels), *self.cluster_cdf.shape).sum(2)
 
     @property
     def input_dim(self) -> int:
@@ -51,8 +62,8 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes:
-            if labels is None and self.z_prior is not None:
-                labels = self.cluster_labels(z)
+            if self.z_prior is not None and (labels is None or labels.shape[1] != self.num_classes):
+                labels = self.cluster_labels(z, labels)  # none, or classes: pick the clusters
             z = torch.cat([z, labels.to(z.dtype)], dim=1)
         return self.net(z)
 

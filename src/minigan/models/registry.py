@@ -117,7 +117,7 @@ def _finish(module: nn.Module, config: TrainConfig, init: str, spectral_norm: bo
 def build_generator(config: TrainConfig) -> Generator:
     net = ARCHITECTURES[config.arch].generator(config)
     if config.clusters:
-        net.use_clusters(config.z_prior)
+        net.use_clusters(config.z_prior, config.num_classes if config.conditional else 1)
     return _finish(net, config, config.g_init, config.spectral_norm_g)
 
 

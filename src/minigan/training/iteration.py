@@ -113,11 +113,15 @@ class Iteration:
         self.shared = (z, fake, fake_y) if g_follows else None
 
     def fake_labels(self, y: Tensor | None, z: Tensor) -> Tensor | None:
-        """The labels the fakes of noise z are drawn for: a clustered G's own clusters of z, else
-        the real batch's (its first len(z), or topped up with random classes when it is short)."""
+        """The labels the fakes of noise z are drawn for: the real batch's classes (its first
+        len(z), or topped up with random classes when it is short); a clustered G adds the clusters
+        it picks from z within them."""
         if self.config.clusters:
-            return self.t.G.cluster_labels(z)
-        n = len(z)
+            classes = self._sized(self.t.G.class_labels(y), len(z)) if self.config.conditional else None
+            return self.t.G.cluster_labels(z, classes)
+        return self._sized(y, len(z))
+
+    def _sized(self, y: Tensor | None, n: int) -> Tensor | None:
         if y is None or len(y) == n:
             return y
         if len(y) > n:

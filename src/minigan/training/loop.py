@@ -22,7 +22,7 @@ import torch
 from ..batches import DeviceBatches
 from ..config import TrainConfig
 from ..data import load_dataset
-from ..data.clusters import cluster_cdf, kmeans_clusters
+from ..data.clusters import cluster_cdf, cluster_ids
 from ..errors import CheckpointError, ConfigError, MiniganError
 from ..models import build_discriminator, build_generator, check_honoured, memory_format, one_hot
 from ..run import checkpoint
@@ -87,7 +87,8 @@ class Trainer:
                 config = self.config = dataclasses.replace(config, num_classes=data.num_classes)
         labels, started = data.labels, time.perf_counter()
         if config.clusters:  # pseudo-labels from the images alone; counted in the time budget
-            labels = kmeans_clusters(data.images, config.clusters, seed=config.seed)
+            labels = cluster_ids(data.images, config.clusters, config.seed,
+                                 data.labels if config.conditional else None, config.num_classes)
         setup_seconds = time.perf_counter() - started
         self.batches = DeviceBatches(data.images, labels, config, self.device, distributed.rank(),
                                      distributed.world_size())
@@ -96,7 +97,8 @@ class Trainer:
         self.G = build_generator(config).to(self.device, memory_format=layout)
         self.D = build_discriminator(config).to(self.device, memory_format=layout)
         if config.clusters:  # G draws its fakes' clusters at the training images' frequencies
-            self.G.cluster_cdf.copy_(cluster_cdf(labels[config.train_holdout:], config.clusters))
+            self.G.cluster_cdf.copy_(cluster_cdf(labels[config.train_holdout:], config.clusters,
+                                                 self.G.cluster_cdf.shape[0]))
         self.G_ema = (GeneratorEMA(self.G, config.g_ema_kimg, config.g_ema_rampup)
                       if config.g_ema_kimg else None)
         self.opt_G = _adam(self.G.parameters(), config.lr_g, config)
