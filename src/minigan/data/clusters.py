@@ -30,7 +30,8 @@ def kmeans_clusters(images: torch.Tensor, k: int, seed: int = 0, dims: int = 50,
     """Cluster ids (N,) int64 of the images: k-means++ then Lloyd's iterations, deterministic in
     `seed` on one machine (float64; callers save the ids so that a resume never recomputes them)."""
     if not 2 <= k <= len(images):
-        raise ConfigError(f"--clusters {k} needs 2..{len(images)} (the training images); choose fewer")
+        raise ConfigError(f"--clusters {k} needs at least {k} training images and this data has "
+                          f"{len(images)}: set --clusters {max(len(images) // 10, 2)} or 0 (off)")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same sums in the same order whatever --threads says
     try:
