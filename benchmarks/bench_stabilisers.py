@@ -53,7 +53,8 @@ class Bench:
 
     def __init__(self, preset: str, policy: str, p: float, r1_gamma: float, interval: int, seed: int) -> None:
         torch.manual_seed(seed)
-        self.config = config = get_config(preset)
+        self.config = config = get_config(preset, clusters=0)  # the stabilisers' cost, not the labels'
+
         self.B = B = config.batch_size
         size = config.image_size
         self.real = (torch.rand(B, 1, size, size) * 2 - 1).to(memory_format=torch.channels_last)

@@ -83,7 +83,8 @@ def offline(monkeypatch):
     (["--device", "tpu"], ["device='tpu'"]),
     (["--d-dropout", "1.5"], ["d_dropout"]),
     (["--bogus-flag"], ["unrecognized arguments: --bogus-flag"]),
-    (["--conditional", "--arch", "dcgan"], ["--g-hidden does nothing for arch=dcgan"]),
+    (["--conditional", "--batch-order", "shuffle", "--arch", "dcgan"],
+     ["--g-hidden does nothing for arch=dcgan"]),
 ])
 def test_bad_training_settings(flags, words, offline, capsys, tmp_path):
     line = _fails_in_one_line(["train", *flags, "--data-dir", str(tmp_path), "--out",

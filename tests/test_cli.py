@@ -76,7 +76,7 @@ def test_missing_data_folder_is_one_clear_line(tmp_path, capsys):
 def test_dry_run_prints_resolved_config_and_literal_flag(capsys):
     assert main(["train", "--preset", "mlp4", "--dry-run"]) == 0
     config = json.loads(capsys.readouterr().out)
-    assert (config["lr_g"], config["beta1"], config["batch_size"]) == (2e-4, 0.5, 64)
+    assert (config["lr_g"], config["beta1"], config["batch_size"]) == (2e-3, 0.9, 64)  # the write-up's
     assert main(["train", "--preset", "mlp4", "--literal", "--dry-run", "--batch-size", "32"]) == 0
     config = json.loads(capsys.readouterr().out)
     assert (config["lr_g"], config["lr_d"], config["batch_size"]) == (2e-3, 2e-3, 32)

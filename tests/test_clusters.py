@@ -130,3 +130,15 @@ def test_a_clustered_run_resumes_bit_exactly(mnist_dir, tmp_path):
     for part in ("G", "D", "G_ema"):
         for key, value in a[part].items():
             torch.testing.assert_close(value, b[part][key], rtol=0, atol=0, msg=f"{part}.{key}")
+
+
+def test_the_playground_finds_latent_directions_of_a_clustered_generator():
+    """torch.func reaches the cluster draw: it must stay vmap-friendly (no data-dependent ops)."""
+    from minigan.sampling import TrainedGenerator
+    from minigan.serve.latent import principal_directions
+
+    config = get_config("fast", clusters=4)
+    gen = TrainedGenerator(config, build_generator(config).state_dict())
+    directions, rms = principal_directions(gen, 3)
+    torch.testing.assert_close(directions @ directions.T, torch.eye(3), atol=1e-5, rtol=0)
+    assert bool((rms > 0).all())

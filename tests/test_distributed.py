@@ -433,14 +433,14 @@ def test_compile_and_bf16_are_refused_on_cpu_in_one_line(mnist_dir, tmp_path):
 
 def test_the_cuda_switches_build_the_same_networks_on_cpu():
     """bf16 autocast and torch.compile take the CUDA path's code here (device type aside)."""
-    config = get_config("fast-cond")
+    config = get_config("fast-cond", clusters=0)
     torch.manual_seed(0)
     G, D = build_generator(config), build_discriminator(config)
     z, y = torch.randn(8, config.z_dim), torch.nn.functional.one_hot(torch.arange(8) % 10, 10).float()
     with torch.no_grad():
         plain_fake, plain_logits = G(z, y), D(G(z, y), y)
     for overrides in ({"precision": "bf16"}, {"compile": True}, {"precision": "bf16", "compile": True}):
-        variant = get_config("fast-cond", **overrides)
+        variant = get_config("fast-cond", clusters=0, **overrides)
         G_train, D_train, D_frozen = accel.build(G, D, variant, torch.device("cpu"), compile_backend="eager")
         with torch.no_grad():
             fake = G_train(z, y)

@@ -159,7 +159,7 @@ def test_default_scheme_is_pytorchs_reset_parameters_draw_for_draw(make):
 
 
 def test_apply_init_reaches_every_weight_layer_and_spares_batchnorm():
-    G = build_generator(get_config("dcgan"))  # Linear, BatchNorm1d/2d, UpsampleConv2d
+    G = build_generator(get_config("dcgan", arch="dcgan"))  # Linear, BatchNorm1d/2d, UpsampleConv2d
     apply_init(G, "glorot_uniform", torch.Generator().manual_seed(4))
     ups = [m for m in G.modules() if isinstance(m, UpsampleConv2d)]
     assert len(ups) == 2

@@ -34,7 +34,8 @@ def test_balance_running_error_is_an_ema():
 def test_balanced_training_records_which_side_paused(mnist_dir, tmp_path):
     # Thresholds that force switching: low above any plausible error pauses D from the first step.
     config = get_config("cgan", data_dir=str(mnist_dir), steps=6, log_every=3, checkpoint_every=6,
-                        tensorboard=False, balance_low=5.0, balance_high=6.0, balance_momentum=0.0)
+                        tensorboard=False, balance_low=5.0, balance_high=6.0, balance_momentum=0.0,
+                        balance_schedule="running", balance_metric="mean_ce")
     trainer = Trainer(config, tmp_path / "run", progress=False)
     d_before = [p.detach().clone() for p in trainer.D.parameters()]
     trainer.fit()

@@ -88,7 +88,8 @@ def test_bit_exact_resume_of_a_conv_preset_with_batchnorm_and_ema(mnist_dir, tmp
 
 
 def test_bit_exact_resume_of_a_conditional_preset_with_balance(mnist_dir, tmp_path):
-    state = _resumed_equals_whole(mnist_dir, tmp_path, "cgan", balance_momentum=0.0)
+    state = _resumed_equals_whole(mnist_dir, tmp_path, "cgan", balance_momentum=0.0,
+                                  balance_schedule="running", balance_metric="mean_ce")
     assert state["balance"]["error"] is not None
 
 

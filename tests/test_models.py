@@ -24,7 +24,7 @@ def test_shapes_and_output_range(preset, conditional):
     y = one_hot(torch.arange(5), config.num_classes) if conditional else None
     with torch.no_grad():
         images = G(z, y)
-        logits = D(images, y)
+        logits = D(images, G.cluster_labels(z, y) if config.clusters else y)  # D sees G's own clusters
     size = config.image_size
     assert images.shape == (5, 1, size, size) and logits.shape == (5,)
     # the data is scaled into the range G's output activation spans: black is exactly its low end
@@ -37,7 +37,7 @@ def test_shapes_and_output_range(preset, conditional):
 
 
 def test_conditioning_uses_the_label_vector_so_soft_labels_interpolate():
-    config = get_config("fast-cond")
+    config = get_config("fast-cond", clusters=0)
     G = build_generator(config).eval()
     z = torch.randn(1, config.z_dim).repeat(3, 1)
     seven, nine = one_hot(torch.tensor([7]), 10), one_hot(torch.tensor([9]), 10)
@@ -53,7 +53,7 @@ def test_conditioning_uses_the_label_vector_so_soft_labels_interpolate():
 
 
 def test_dcgan_pads_digits_to_32_and_crops_back_to_28():
-    config = get_config("dcgan", batch_size=4)
+    config = get_config("dcgan", batch_size=4, pad_value="black", pixel_scale="auto")  # padded in uint8
     images = torch.randint(1, 256, (8, 28, 28), dtype=torch.uint8)
     batches = DeviceBatches(images, None, config, torch.device("cpu"))
     real, _ = batches.get(0)
@@ -115,7 +115,8 @@ def test_dropout_masks_are_independent_across_elements():
 def test_conditional_discriminator_relates_label_to_image(preset):
     """The label's effect on D's logit must depend on the image, or D cannot judge label fit."""
     torch.manual_seed(0)
-    config = get_config(preset, conditional=True, batch_order="shuffle" if preset == "mlp4" else None)
+    config = get_config(preset, conditional=True, batch_order="shuffle" if preset == "mlp4" else None,
+                        clusters=0 if preset == "fast" else None)
     D = build_discriminator(config).eval()
     x = torch.rand(2, 1, config.image_size, config.image_size)
     a, b = one_hot(torch.tensor([3, 3]), 10), one_hot(torch.tensor([8, 8]), 10)
@@ -125,7 +126,7 @@ def test_conditional_discriminator_relates_label_to_image(preset):
 
 
 def test_conv_discriminator_widths_past_two_are_3x3_layers_at_a_quarter_size():
-    config = get_config("fast", d_hidden=(32, 64, 48))
+    config = get_config("fast", d_hidden=(32, 64, 48), clusters=0)
     D = build_discriminator(config)
     convs = [m for m in D.body if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == [

@@ -101,7 +101,7 @@ def test_penalties_pass_the_labels_to_a_conditional_critic():
 @pytest.mark.parametrize("preset", ["fast", "fast-cond"])
 def test_penalties_on_the_conv_d_agree_between_memory_formats(preset):
     torch.manual_seed(3)
-    config = get_config(preset)
+    config = get_config(preset, clusters=0)
     D = build_discriminator(config)
     D_last = build_discriminator(config).to(memory_format=torch.channels_last)
     D_last.load_state_dict(D.state_dict())
@@ -350,11 +350,12 @@ def largest_singular_value(layer, weight):
     ("fast-cond", "D", ["body.0", "body.3", "head", "projection"], 1),
     # G's wide layers start with sigma_2/sigma_1 ~ 0.99, so power iteration needs ~300 rounds there
     ("fast", "G", ["net.0", "net.4", "net.7"], 6),  # Linear, ConvTranspose2d (dim 1) x2
-    ("dcgan", "G", ["net.0", "net.4", "net.8"], 6),  # Linear, UpsampleConv2d x2
+    ("dcgan:dcgan", "G", ["net.0", "net.4", "net.8"], 6),  # Linear, UpsampleConv2d x2 (arch dcgan)
 ])
 def test_spectral_norm_brings_each_largest_singular_value_to_one(preset, side, layers, iterations):
     torch.manual_seed(16)
-    config = get_config(preset)
+    preset, _, arch = preset.partition(":")
+    config = get_config(preset, arch=arch or None, clusters=0)
     net = build_discriminator(config) if side == "D" else build_generator(config)
     raw = [largest_singular_value(net.get_submodule(name), net.get_submodule(name).weight.detach())
            for name in layers]
@@ -374,7 +375,7 @@ def test_spectral_norm_brings_each_largest_singular_value_to_one(preset, side, l
 
 def test_spectral_norm_checkpoints_reload_and_bake_to_plain_weights(tmp_path):
     torch.manual_seed(17)
-    config = get_config("fast")
+    config = get_config("fast", clusters=0)
     D, D2 = build_discriminator(config), build_discriminator(config)
     apply_spectral_norm(D), apply_spectral_norm(D2)
     x = torch.rand(6, 1, 28, 28) * 2 - 1

@@ -48,7 +48,8 @@ class Generator(nn.Module):
         z0 = z[:, 0].float()
         u = (z0 + 1) / 2 if self.z_prior == "uniform" else 0.5 * (1 + torch.erf(z0 / 2**0.5))
         ids = torch.searchsorted(self.cluster_cdf, u.expand(groups, -1).contiguous(), right=True)
-        picked = one_hot(ids.clamp_(max=k - 1).T, k)  # (B, groups, K)
+        ids = ids.clamp(max=k - 1).T[..., None]  # (B, groups, 1); no F.one_hot: torch.func-friendly
+        picked = (ids == torch.arange(k, device=z.device)).float()  # (B, groups, K)
         weights = torch.ones(len(z), groups, device=z.device) if classes is None else classes.float()
         return (picked * weights[:, :, None]).flatten(1).to(z.dtype)
 
