@@ -4,6 +4,7 @@ and a clustered run that trains, resumes bit-exactly and samples as an unconditi
 import numpy as np
 import pytest
 import torch
+from resume_check import resumed_equals_whole
 
 import minigan
 from minigan.data.clusters import cluster_cdf, cluster_ids, kmeans_clusters
@@ -120,16 +121,10 @@ def test_a_clustered_run_trains_on_the_data_frequencies_and_samples_unconditiona
 
 
 def test_a_clustered_run_resumes_bit_exactly(mnist_dir, tmp_path):
-    common = dict(data_dir=str(mnist_dir), progress=False, clusters=5, batch_size=16, r1_gamma=1.0,
-                  reg_interval=2, **{**QUIET, "checkpoint_every": 3})
-    minigan.train("fast", tmp_path / "whole", steps=7, **common)
-    minigan.train("fast", tmp_path / "half", steps=4, **common)
-    minigan.resume(tmp_path / "half", steps=7, progress=False)
-    a, b = (checkpoint.load_checkpoint(tmp_path / r / "checkpoints" / "step-000000007.pt")
-            for r in ("whole", "half"))
-    for part in ("G", "D", "G_ema"):
-        for key, value in a[part].items():
-            torch.testing.assert_close(value, b[part][key], rtol=0, atol=0, msg=f"{part}.{key}")
+    quiet = {k: v for k, v in QUIET.items() if k != "checkpoint_every"}
+    a, _ = resumed_equals_whole(tmp_path, "fast", data_dir=str(mnist_dir), clusters=5, batch_size=16,
+                                r1_gamma=1.0, reg_interval=2, **quiet)
+    assert a["G"]["cluster_cdf"].shape == (1, 5)
 
 
 def test_the_playground_finds_latent_directions_of_a_clustered_generator():

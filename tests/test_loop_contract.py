@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from resume_check import resumed_equals_whole
 
 import minigan
 from minigan import cli
 from minigan.presets import get_config
-from minigan.run import checkpoint
 from minigan.training import Trainer, losses
 
 SRC = Path(minigan.__file__).parent
@@ -65,21 +65,7 @@ def test_the_generator_update_leaves_d_untouched(mnist_dir, tmp_path):
 
 
 def _resumed_equals_whole(mnist_dir, tmp_path, preset, **overrides):
-    common = dict(data_dir=str(mnist_dir), progress=False, checkpoint_every=3, **QUIET, **overrides)
-    minigan.train(preset, tmp_path / "whole", steps=9, **common)
-    minigan.train(preset, tmp_path / "half", steps=5, **common)
-    minigan.resume(tmp_path / "half", steps=9, progress=False)
-    a, b = (checkpoint.load_checkpoint(tmp_path / r / "checkpoints" / "step-000000009.pt")
-            for r in ("whole", "half"))
-    for part in ("G", "D", "G_ema"):
-        for key, value in (a[part] or {}).items():
-            torch.testing.assert_close(value, b[part][key], rtol=0, atol=0, msg=f"{part}.{key}")
-    for opt in ("opt_G", "opt_D"):
-        for index, state in a[opt]["state"].items():
-            for name in ("exp_avg", "exp_avg_sq"):
-                torch.testing.assert_close(state[name], b[opt]["state"][index][name], rtol=0, atol=0)
-    assert a["balance"] == b["balance"] and torch.equal(a["rng_cpu"], b["rng_cpu"])
-    return a
+    return resumed_equals_whole(tmp_path, preset, data_dir=str(mnist_dir), **QUIET, **overrides)[0]
 
 
 def test_bit_exact_resume_of_a_conv_preset_with_batchnorm_and_ema(mnist_dir, tmp_path):

@@ -6,12 +6,12 @@ import re
 
 import pytest
 import torch
+from resume_check import resumed_equals_whole
 
 import minigan
 from minigan.errors import ConfigError
 from minigan.models.stabilisers import has_spectral_norm
 from minigan.presets import get_config
-from minigan.run import checkpoint
 from minigan.training import Trainer
 from minigan.training.augment import DiffAugment
 
@@ -34,16 +34,8 @@ def test_the_whole_menu_trains_on_every_architecture(preset, arch, mnist_dir, tm
 
 
 def test_resume_is_bit_exact_with_augmentation_ada_r1_and_spectral_norm(mnist_dir, tmp_path):
-    common = dict(data_dir=str(mnist_dir), progress=False, batch_size=16, spectral_norm_g=True,
-                  **QUIET, **MENU)
-    minigan.train("fast", tmp_path / "whole", steps=9, **common)
-    minigan.train("fast", tmp_path / "half", steps=5, **common)
-    minigan.resume(tmp_path / "half", steps=9, progress=False)
-    a, b = (checkpoint.load_checkpoint(tmp_path / r / "checkpoints" / "step-000000009.pt")
-            for r in ("whole", "half"))
-    for part in ("G", "D", "G_ema"):
-        for key, value in a[part].items():
-            torch.testing.assert_close(value, b[part][key], rtol=0, atol=0, msg=f"{part}.{key}")
+    a, b = resumed_equals_whole(tmp_path, "fast", data_dir=str(mnist_dir), batch_size=16,
+                                spectral_norm_g=True, **QUIET, **MENU)
     assert torch.equal(a["stabilisers"]["rng"], b["stabilisers"]["rng"])
     assert a["stabilisers"]["ada"] == b["stabilisers"]["ada"]
 

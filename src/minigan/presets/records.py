@@ -8,7 +8,7 @@ one entry per field whose default differs from the literal value, with the measu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import TrainConfig, ema_kimg_from_decay
@@ -26,11 +26,22 @@ class Preset:
 BUDGET = ("budget only: `--literal` runs the write-up's length, a default run what `--steps`, `--epochs` "
           "or `--time-budget` say")
 
+def _as_written(config: TrainConfig, notes: str, seed: str, **budget: Any) -> Preset:
+    """A write-up whose default is the write-up itself: --literal adds only its budget."""
+    return Preset(config, notes, literal=dict(budget), seed=seed, deviations=dict.fromkeys(budget, BUDGET))
+
+
 # The fast presets' EMA: a per-step decay of 0.999 at batch 64, i.e. a half-life of 44.3k images.
 _FAST_EMA_KIMG = round(ema_kimg_from_decay(0.999, 64), 1)
 
+_FAST = TrainConfig(preset="fast", arch="conv", z_dim=64, g_hidden=(64, 32), d_hidden=(32, 64),
+                    d_activation="leaky_relu", g_batchnorm=True, g_output="tanh", lr_g=1e-3, lr_d=1e-3,
+                    beta1=0.5, batch_size=64, g_ema_kimg=_FAST_EMA_KIMG, clusters=100)
+_BEST = replace(_FAST, preset="best", g_hidden=(128, 64), d_hidden=(64, 128), lr_g=5e-4, lr_d=5e-4,
+                g_ema_kimg=100.0)
+
 PRESETS: dict[str, Preset] = {
-    "minimal": Preset(
+    "minimal": _as_written(
         # The write-up as its code ran, but for the budget. Measured over 50k steps on one core: this
         # recipe ends on 7s and 9s (FID-MNIST 1,928, 2 modes); the earlier default (60,000 shuffled
         # images, PyTorch init and epsilon, shared G noise) on 9s, 7s and 1s (1,624, 4 modes). Both are
@@ -43,11 +54,8 @@ PRESETS: dict[str, Preset] = {
                     checkpoint_every=5000, log_every=200, sample_every=2000),
         "MLP GAN as the write-up's code ran it: z=10 ~ U(-1,1), G 64 ReLU -> sigmoid, D 512 ReLU -> "
         "logit, glorot init, Adam 1e-3 (TF's epsilon), batch 16 from TF's 55,000 images, k-step.",
-        literal=dict(steps=50_000),
-        seed="000",
-        deviations=dict(steps=BUDGET),
-    ),
-    "vanilla": Preset(
+        seed="000", steps=50_000),
+    "vanilla": _as_written(
         # Measured, 50k iterations on one core: FID-MNIST 376, 10 modes; the earlier default (LeCun
         # init, Adam 2e-4 / beta1 0.5, logit losses, D first) 631, 7 modes; Adam's defaults with LeCun
         # init 3471: the narrow init is what lets Adam 1e-3 train.
@@ -59,11 +67,8 @@ PRESETS: dict[str, Preset] = {
         "MLP GAN as the write-up's code ran it: 400-unit layers, weights N(0, std 1/fan_in), z=100 ~ "
         "N(0,1), D(x) on probabilities, non-saturating G loss, G updated first, real batches drawn with "
         "replacement from TF's 55,000 images, Adam's defaults (TF's epsilon), batch 128.",
-        literal=dict(steps=50_000),
-        seed="003",
-        deviations=dict(steps=BUDGET),
-    ),
-    "mlp4": Preset(
+        seed="003", steps=50_000),
+    "mlp4": _as_written(
         # The write-up as written, but for the budget. Measured over its 100 epochs on one core:
         # FID-MNIST 809 after 10 epochs, 513 at its best (40 epochs), 557 at the end (10k samples),
         # 10 modes, speckled but readable digits, as the write-up's own figures. The earlier default
@@ -77,11 +82,8 @@ PRESETS: dict[str, Preset] = {
                     fixed_noise=16, grid_size=8),
         "The write-up's 4-layer MLPs (G 32-64-128, D 128-64-32), LeakyReLU(0.2), dropout 0.3 in both, "
         "tanh, z=100 ~ U(-1,1), Adam 2e-3, batch 64.",
-        literal=dict(epochs=100),
-        seed="002",
-        deviations=dict(epochs=BUDGET),
-    ),
-    "dcgan": Preset(
+        seed="002", epochs=100),
+    "dcgan": _as_written(
         # The write-up's Keras code, but for the budget. Measured at 500 / 1,000 steps on one core
         # (2k samples): FID-MNIST 851 / 894 as written (9 modes, blotchy strokes); the earlier default
         # (arch dcgan with per-feature batchnorm, PyTorch init and batchnorm settings, x/127.5-1 with a
@@ -98,10 +100,7 @@ PRESETS: dict[str, Preset] = {
         "The write-up's Keras DCGAN on 32x32 zero-padded digits (x/128 - 1): G dense 128x8x8, BN, "
         "upsampling, 5x5 convs, tanh; strided conv D; glorot init; simultaneous updates; Adam 2e-4 "
         "beta1 0.05 (Keras epsilon); batch 200 in file order.",
-        literal=dict(epochs=60),
-        seed="001",
-        deviations=dict(epochs=BUDGET),
-    ),
+        seed="001", epochs=60),
     "cgan": Preset(
         # The write-up's training as written, on a network that takes batchnorm. Measured, 300 s on one
         # core of the shared machine, 5k samples: --literal collapses (FID-MNIST 1,493, label accuracy
@@ -135,16 +134,12 @@ PRESETS: dict[str, Preset] = {
     # seeds, 5k samples, median FID-MNIST): none 261, 100 clusters 16.6; with R1 (gamma 1) 22.3; with
     # a third D layer 26.6; 50 / 100 / 200 clusters 43.6 / 15.7 / 19.6 at 2,000 steps (one seed).
     "fast": Preset(
-        TrainConfig(preset="fast", arch="conv", z_dim=64, g_hidden=(64, 32), d_hidden=(32, 64),
-                    d_activation="leaky_relu", g_batchnorm=True, g_output="tanh", lr_g=1e-3, lr_d=1e-3,
-                    beta1=0.5, batch_size=64, g_ema_kimg=_FAST_EMA_KIMG, clusters=100),
+        _FAST,
         "Tuned, not a seed recipe: compact 28x28 DCGAN (4x4 convs, BN in G), NS loss, Adam 1e-3/0.5, "
         "batch 64, EMA of G, self-conditioned on 100 k-means clusters: the best digits per CPU minute.",
     ),
     "fast-cond": Preset(
-        TrainConfig(preset="fast-cond", arch="conv", conditional=True, z_dim=64, g_hidden=(64, 32),
-                    d_hidden=(32, 64), d_activation="leaky_relu", g_batchnorm=True, g_output="tanh",
-                    lr_g=1e-3, lr_d=1e-3, beta1=0.5, batch_size=64, g_ema_kimg=_FAST_EMA_KIMG, clusters=10),
+        replace(_FAST, preset="fast-cond", conditional=True, clusters=10),
         "The class-conditional twin of `fast` (labels into G's input and D's head, projection term), "
         "10 clusters within each class.",
     ),
@@ -152,16 +147,12 @@ PRESETS: dict[str, Preset] = {
     # twice the widths, Adam 5e-4 and a longer EMA. Chosen by hand from the fast sweeps, not swept at
     # this budget; measured in README ("Time to quality").
     "best": Preset(
-        TrainConfig(preset="best", arch="conv", z_dim=64, g_hidden=(128, 64), d_hidden=(64, 128),
-                    d_activation="leaky_relu", g_batchnorm=True, g_output="tanh", lr_g=5e-4, lr_d=5e-4,
-                    beta1=0.5, batch_size=64, g_ema_kimg=100.0, clusters=100),
+        _BEST,
         "Long budget, not a seed recipe: fast at twice the widths, Adam 5e-4/0.5, EMA half-life 100k "
         "images, 100 clusters.",
     ),
     "best-cond": Preset(
-        TrainConfig(preset="best-cond", arch="conv", conditional=True, z_dim=64, g_hidden=(128, 64),
-                    d_hidden=(64, 128), d_activation="leaky_relu", g_batchnorm=True, g_output="tanh",
-                    lr_g=5e-4, lr_d=5e-4, beta1=0.5, batch_size=64, g_ema_kimg=100.0, clusters=10),
+        replace(_BEST, preset="best-cond", conditional=True, clusters=10),
         "The class-conditional twin of `best`, 10 clusters within each class.",
     ),
 }
