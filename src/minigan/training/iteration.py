@@ -76,19 +76,20 @@ class Iteration:
         g_follows = config.update_order == "d_first" and pause != "g" and config.g_noise == "shared"
         reuse = config.k_step_batches == "reuse"
         real, y = self.first
-        z = fake = None
+        z = fake = fake_y = None
         if self.shared is not None:  # G went first on shared noise: D judges the fakes it trained on
-            z, fake, _ = self.shared
+            z, fake, fake_y = self.shared
         for i in range(config.d_steps):
             if i and not reuse:
                 real, y = self.next_batch()
                 z = fake = None
             if fake is None:
                 z = self.noise()
+                fake_y = self.fake_labels(y, z)  # drawn once: G makes and D judges the same labels
                 # Only the fakes G trains on next keep G's graph.
                 with torch.set_grad_enabled(g_follows and (reuse or i == config.d_steps - 1)):
-                    fake = t.G_train(z, self.fake_labels(y, z))
-            B, fake_y = real.shape[0], self.fake_labels(y, z)
+                    fake = t.G_train(z, fake_y)
+            B = real.shape[0]
             # (1) D: maximize log D(x) + log(1 - D(G(z))); real and fake in one call
             with torch.set_grad_enabled(pause != "d"):
                 pair = torch.cat([real, fake.detach()])
