@@ -10,21 +10,28 @@ from .parser import build_parser
 
 _parser = build_parser  # the name tests and tools use
 
+def _say(line: str) -> None:
+    """One write per line: the processes of a torchrun job share stderr, and print's separate
+    newline write let two ranks' errors run together on one line."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = getattr(commands, f"_cmd_{args.command.replace('-', '_')}")
     try:
         return handler(args)
     except MiniganError as exc:
-        print(f"minigan: error: {exc}", file=sys.stderr)
+        _say(f"minigan: error: {exc}")
         return 2
     except RuntimeError as exc:  # under torchrun: another process died before training began
         from ..training import distributed
 
         if not (distributed.launched() and distributed.is_lost_peer(exc)):
             raise
-        print(f"minigan: error: lost contact with the other processes of the job "
-              f"({distributed.short_cause(exc)}): one was killed or crashed", file=sys.stderr)
+        _say(f"minigan: error: lost contact with the other processes of the job "
+             f"({distributed.short_cause(exc)}): one was killed or crashed")
         return 2
     except KeyboardInterrupt:
         print("minigan: interrupted", file=sys.stderr)
