@@ -50,6 +50,10 @@ def check_values(values: dict[str, Any], choices: Callable[[str], tuple[str, ...
     for name in ("g_dropout", "d_dropout"):
         if not 0.0 <= getattr(config, name) < 1.0:
             raise ConfigError(f"{name} must be in [0, 1), got {getattr(config, name)}")
+    if not 0.0 <= config.lr_decay_to <= 1.0:
+        raise ConfigError(f"--lr-decay-to is a fraction of the rates: use 0 to 1, not {config.lr_decay_to}")
+    if config.lr_decay_to and config.lr_decay == "none":
+        raise ConfigError("--lr-decay-to sets where --lr-decay ends: add --lr-decay linear or cosine")
     if not 0.0 <= config.beta1 < 1.0 or not 0.0 <= config.beta2 < 1.0:
         raise ConfigError("beta1 and beta2 must be in [0, 1)")
     if config.image_size - 2 * config.pad <= 0:

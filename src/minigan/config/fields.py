@@ -30,6 +30,7 @@ from .choices import (
     InitScheme,
     KStepBatches,
     LossReduction,
+    LrDecay,
     OnNan,
     OutputActivation,
     PadValue,
@@ -86,6 +87,8 @@ class TrainConfig:
     loss_reduction: LossReduction = "mean"  # sum: per-sample losses summed, as TF's minimize on a vector
     lr_g: float = 2e-4  # G's Adam learning rate
     lr_d: float = 2e-4  # D's Adam learning rate
+    lr_decay: LrDecay = "none"  # decay both learning rates over the budget (linear, cosine) to --lr-decay-to
+    lr_decay_to: float = 0.0  # the learning rates at the budget's end, as a fraction of --lr-g and --lr-d
     beta1: float = 0.5  # Adam beta1 of both optimisers
     beta2: float = 0.999  # Adam beta2 of both optimisers
     adam_eps: float = 1e-8  # Adam epsilon of both optimisers (Keras: 1e-7)

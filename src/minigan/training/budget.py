@@ -1,5 +1,5 @@
-"""Budgets (steps, epochs, seconds: totals for the run, across resumes) and the clock that measures
-training time, evaluation excluded, and throughput."""
+"""Budgets (steps, epochs, seconds: totals for the run, across resumes), the clock that measures
+training time, evaluation excluded, and throughput, and the learning-rate decay over the budget."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 from ..config import TrainConfig
+from ..config.choices import LrDecay
 
 
 def target_steps(config: TrainConfig, steps_per_epoch: float) -> int | None:
@@ -56,3 +57,19 @@ def budget_reached(config: TrainConfig, step: int, target: int | None, clock: Cl
     if target is not None and step >= target:
         return True
     return config.time_budget is not None and clock.elapsed() >= config.time_budget
+
+
+def budget_fraction(config: TrainConfig, step: int, target: int | None, clock: Clock) -> float:
+    """How much of the budget is spent, 0 to 1: the larger share where both steps and seconds are set."""
+    spent = step / target if target else 0.0
+    if config.time_budget is not None:
+        spent = max(spent, clock.elapsed() / config.time_budget)
+    return min(spent, 1.0)
+
+
+def lr_decay_factor(decay: LrDecay, end: float, fraction: float) -> float:
+    """The learning rates' multiplier after `fraction` of the budget: 1 at the start, `end` at the end."""
+    if decay == "none":
+        return 1.0
+    shape = 1.0 - fraction if decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * fraction))
+    return end + (1.0 - end) * shape

@@ -31,7 +31,7 @@ from ..runtime import resolve_device
 from ..sampling import TrainedGenerator, sample_latents, save_generator
 from . import accel, distributed, multirank
 from .balance import BalanceRule, check_balance_readable
-from .budget import Clock, budget_reached, target_steps
+from .budget import Clock, budget_fraction, budget_reached, lr_decay_factor, target_steps
 from .ema import GeneratorEMA
 from .evaluation import evaluate_snapshot
 from .health import HealthMonitor
@@ -65,6 +65,9 @@ class Trainer:
         if distributed.world_size() > 1 and (config.gp_lambda or config.update_scheme == "simultaneous"):
             raise ConfigError("--gp-lambda and --update-scheme simultaneous take gradients DDP cannot "
                               "average across processes: run them on one process")
+        if distributed.world_size() > 1 and config.lr_decay != "none" and config.time_budget is not None:
+            raise ConfigError("--lr-decay over a --time-budget follows each process's own clock, and the "
+                              "ranks' rates would part: give --steps or --epochs under torchrun")
         self.run = multirank.run_folder(out)  # rank 0's folder; ranks > 0 only read it
         if resume:
             check_resumable(self.run.read_config(), config, force)
@@ -123,6 +126,7 @@ class Trainer:
 
         self.step = self.batches_seen = 0
         self.elapsed, self.lr_scale, self.rollbacks = setup_seconds, 1.0, 0  # a resume reads its own
+        self.lr_factor = 1.0  # the decay over the budget (--lr-decay), set before each step
         self.stop_requested = False
         self.stats = StepStats(self.device)
         self.clock = Clock(0.0, 0)
@@ -217,6 +221,10 @@ class Trainer:
                     if self.save_checkpoint(final=True):  # a rollback instead (NaN) trains on
                         break
                     continue
+                if config.lr_decay != "none":
+                    spent = budget_fraction(config, self.step, target, self.clock)
+                    self.lr_factor = lr_decay_factor(config.lr_decay, config.lr_decay_to, spent)
+                    self.recovery.apply_learning_rates()
                 self.train_step()
                 self.step += 1
                 self._advance_bar()
@@ -255,7 +263,7 @@ class Trainer:
         record = self.stats.record(
             step=self.step, epoch=self.step / self.steps_per_epoch, seconds=seconds, steps=steps,
             images_per_step=self.config.d_steps * self.config.batch_size, elapsed=self.clock.elapsed(),
-            lr_scale=self.lr_scale, G=self.G, D=self.D,
+            lr_scale=self.lr_scale * self.lr_factor, G=self.G, D=self.D,
             balance_error=self.balance.error if self.config.balance else None)
         if record is not None:
             record.update(self.stabilisers.record())

@@ -73,11 +73,15 @@ class Recovery:
         t._bn_fresh_step = -1
 
     def set_lr_scale(self, scale: float) -> None:
+        self.trainer.lr_scale = scale
+        self.apply_learning_rates()
+
+    def apply_learning_rates(self) -> None:
+        """The optimisers' rates: configured x rollback scale x the decay over the budget."""
         t = self.trainer
-        t.lr_scale = scale
         for opt, lr in ((t.opt_G, t.config.lr_g), (t.opt_D, t.config.lr_d)):
             for group in opt.param_groups:
-                group["lr"] = lr * scale
+                group["lr"] = lr * t.lr_scale * t.lr_factor
 
     def weights_finite(self) -> bool:
         t = self.trainer
