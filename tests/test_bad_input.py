@@ -100,6 +100,7 @@ def test_bad_training_settings(flags, words, offline, capsys, tmp_path):
     (["sample", "RUN", "--num", "abc"], ["sample: argument --num: invalid int value: 'abc'"]),
     (["interpolate", "RUN", "--from", "1"], ["--to"]),
     (["eval", "x.npz", "--seed", "1.5"], ["--seed"]),
+    (["eval", "x.npz", "--threads", "-1"], ["--threads must be 0 (PyTorch's default) or positive, got -1"]),
 ])
 def test_bad_command_lines(argv, words, capsys):
     line = _fails_in_one_line(argv, capsys)

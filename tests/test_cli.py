@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from minigan.cli import main
 
@@ -99,7 +100,13 @@ def test_eval_scores_a_run_and_an_npz_beside_the_real_floor(trained_runs, tmp_pa
     npz = tmp_path / "s.npz"
     main(["sample", str(trained_runs / "minimal"), "--num", "120", "--out", str(npz)])
     capsys.readouterr()
-    assert main(["eval", str(npz), "--json", "--no-floor", "--data-dir", str(mnist_dir)]) == 0
+    threads = torch.get_num_threads()
+    try:  # one thread, as beside a training run
+        assert main(["eval", str(npz), "--json", "--no-floor", "--threads", "1",
+                     "--data-dir", str(mnist_dir)]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
     printed = json.loads(capsys.readouterr().out)
     assert printed["metrics"]["num_images"] == 120 and printed["real_floor"] is None
     assert (tmp_path / "s.metrics.json").is_file()

@@ -92,8 +92,11 @@ def _cmd_eval(args) -> int:
     import json
 
     from .. import metrics
-    from ..runtime import resolve_device
+    from ..runtime import configure_process, resolve_device
 
+    if args.threads < 0:
+        raise MiniganError(f"--threads must be 0 (PyTorch's default) or positive, got {args.threads}")
+    configure_process(args.threads)
     args.device = str(resolve_device(args.device))  # fail on a missing GPU before any work
     source, dataset, data_dir = args.source, args.dataset, args.data_dir
     if dataset is None:  # a run is scored on the dataset (and folder) it was trained on

@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inception", action="store_true",
                    help="add Inception-FID (extra `inception`; ~36 min per 10k images on one CPU thread)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch intra-op threads (0 = PyTorch's default); use 1 beside a training run")
 
     run_help = "run folder, generator .safetensors or checkpoint .pt"
     p = command("interpolate", "a strip between two digits (conditional) or two seeds")
