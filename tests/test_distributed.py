@@ -148,6 +148,22 @@ def test_only_rank_zero_writes_and_writes_what_one_process_writes(one_process, t
 
 
 @pytest.mark.slow
+def test_lazy_r1_on_two_processes_ends_where_one_process_ends(tmp_path, mnist_dir, in_process):
+    # R1 leaves D's output bias without a gradient: the reg phase bypasses DDP and averages by hand
+    r1 = ["--r1-gamma", "1", "--reg-interval", "4", "--steps", "8"]
+    one = tmp_path / "one"
+    in_process("train", *MINIMAL, *r1, "--out", str(one))
+    ranks = _job(mnist_dir, tmp_path / "dump", "train", *MINIMAL, *r1, "--out", str(tmp_path / "two"))
+    one_state, two_state = _state(one, 8), _state(tmp_path / "two", 8)
+    _assert_same_training(one_state, two_state, tol=1e-5)
+    penalties = [[r["loss_penalty"] for r in _records(run, "stats.jsonl")] for run in (one, tmp_path / "two")]
+    assert len(penalties[0]) == 2 and min(penalties[0]) > 0  # R1 ran, at steps 0 and 4
+    np.testing.assert_allclose(penalties[1], penalties[0], rtol=1e-4)  # over the whole batch, not a half
+    for key, value in ranks[0]["D"].items():
+        torch.testing.assert_close(ranks[1]["D"][key], value, rtol=0, atol=0, msg=f"D.{key}")
+
+
+@pytest.mark.slow
 def test_a_batchnorm_preset_trains_on_two_processes(tmp_path, mnist_dir):
     run = tmp_path / "run"
     ranks = _job(mnist_dir, tmp_path / "dump", "train", "--preset", "fast", "--batch-size", "16",

@@ -14,7 +14,7 @@ import contextlib
 import datetime
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -124,6 +124,22 @@ def average_(tensor: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(tensor)
         tensor.div_(world_size())
     return tensor
+
+
+def average_gradients_(parameters: Iterable[torch.nn.Parameter]) -> None:
+    """In place: each gradient the mean over ranks, in one all-reduce (what DDP does in backward).
+
+    For a backward that bypasses DDP; parameters without a gradient are skipped, and are the same
+    on every rank because they follow from the graph, not from the data.
+    """
+    if not active():
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if grads:
+        flat = torch.cat([g.flatten() for g in grads])
+        average_(flat)
+        for g, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+            g.copy_(part.view_as(g))
 
 
 def mean(tensor: torch.Tensor) -> torch.Tensor:

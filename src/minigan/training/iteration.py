@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..models import one_hot
+from . import distributed
 from .optim_tf import set_tf_eps_
 
 Tensor = torch.Tensor
@@ -106,8 +107,12 @@ class Iteration:
                 stab.observe(self.real_logits)
                 if stab.reg.due(t.step * config.d_steps + i):  # lazy R1/R2, every reg_interval D steps
                     t.opt_D.zero_grad(set_to_none=True)
-                    reg = stab.reg.loss(stab.judged_by(t.D_train), real, fake, y, fake_y)
+                    # D itself, not its DDP, compiled or autocast wrappers: DDP wants a gradient for
+                    # every weight (R1 leaves D's output bias none), torch.compile has no double
+                    # backward; the ranks average the gradients by hand, as DDP would.
+                    reg = stab.reg.loss(stab.judged_by(t.D), real, fake, y, fake_y)
                     reg.backward()
+                    distributed.average_gradients_(t.D.parameters())
                     self.step(t.opt_D)
                     self.penalty = reg / stab.reg.interval  # logged per step, like the main phase's
         self.last_real = (real, y)
