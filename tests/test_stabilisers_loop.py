@@ -48,8 +48,9 @@ def test_augmentation_never_reaches_what_g_is_scored_on(mnist_dir, tmp_path, mon
     config = get_config("fast", data_dir=str(mnist_dir), steps=2, augment="translation", **QUIET)
     trainer = Trainer(config, tmp_path / "run", progress=False)
     trainer.train_step()
-    B = config.batch_size  # D's phase, fast's lazy R1 on the reals (due at step 0), G's phase
-    assert config.r1_gamma > 0 and calls == [(2 * B, 1, 28, 28), (B, 1, 28, 28), (B, 1, 28, 28)]
+    B = config.batch_size  # D's phase, fast's lazy R1 + R2 on [reals; fakes] (due at step 0), G's phase
+    assert config.r1_gamma > 0 and config.r2_gamma > 0
+    assert calls == [(2 * B, 1, 28, 28), (2 * B, 1, 28, 28), (B, 1, 28, 28)]
     calls.clear()
     snapshot = trainer.snapshot()
     snapshot.generator.sample(8, seed=0)
