@@ -23,6 +23,7 @@ import torch.distributed as dist
 from ..errors import CheckpointError, ConfigError, MiniganError
 
 TIMEOUT_S = 300  # a collective that waits longer fails: a rank that hangs (not only one that dies) ends it
+EXIT_WAIT_S = 10  # at exit, how long a rank waits for the others before tearing its connections down
 _LOST = ("connection closed by peer", "connection reset by peer", "broken pipe", "remote worker",
          "timed out", "timeout", "nccl communicator was aborted")
 
@@ -83,9 +84,20 @@ def setup(device: torch.device) -> torch.device:
 
 
 def _shutdown() -> None:
-    if dist.is_initialized():
-        with contextlib.suppress(Exception):
-            dist.destroy_process_group()
+    """Leave the job together, then destroy the group while the interpreter is alive.
+
+    A rank that tore its gloo connections down while another was still closing its own once ended the
+    other with SIGABRT ("terminate called without an active exception"), after a clean run. The
+    barrier makes every rank reach this point first; when a peer is gone it fails within
+    EXIT_WAIT_S instead, and the group is destroyed all the same.
+    """
+    if not dist.is_initialized():
+        return
+    with contextlib.suppress(Exception):
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=EXIT_WAIT_S))
+    with contextlib.suppress(Exception):
+        dist.destroy_process_group()
 
 
 def barrier() -> None:
