@@ -390,6 +390,27 @@ def test_one_process_helpers_give_the_one_process_answers():
         raise RuntimeError("Connection closed by peer")
 
 
+def test_at_exit_the_ranks_meet_before_the_group_is_destroyed_even_when_a_peer_is_gone(monkeypatch):
+    calls = []
+
+    def barrier(timeout):
+        calls.append(("barrier", timeout.total_seconds()))
+        if len(calls) > 2:
+            raise RuntimeError("Connection closed by peer [127.0.0.1]:8069")
+
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_backend", lambda: "gloo")
+    monkeypatch.setattr(torch.distributed, "monitored_barrier", barrier)
+    monkeypatch.setattr(torch.distributed, "destroy_process_group", lambda: calls.append(("destroy",)))
+    distributed._shutdown()
+    assert calls == [("barrier", distributed.EXIT_WAIT_S), ("destroy",)]
+    distributed._shutdown()  # the barrier fails (a peer died): the group is destroyed all the same
+    assert calls[2:] == [("barrier", distributed.EXIT_WAIT_S), ("destroy",)]
+    monkeypatch.setattr(torch.distributed, "get_backend", lambda: "cpu:gloo,cuda:nccl")
+    distributed._shutdown()  # NCCL jobs: no gloo-only barrier
+    assert calls[4:] == [("destroy",)]
+
+
 def test_lost_peers_are_recognised_by_their_errors():
     gloo = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by "
                         "peer [127.0.0.1]:8069. This is typically caused by a remote worker crashing.")
