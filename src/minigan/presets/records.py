@@ -141,9 +141,10 @@ PRESETS: dict[str, Preset] = {
     # 5.30 vs 8.09 (recall 0.761 vs 0.713), though it costs 18% of the steps. R2 (gamma 0.2, on the
     # fakes, in the same lazy phase) on top of it won all three pairs too, at no visible cost in steps:
     # 6.03 vs 6.81 and 6.84 vs 7.72 on one core (seeds 0, 1), 5.17 vs 5.55 alone on 2 cores (recall
-    # 0.782 vs 0.772). best is not measured with R2 and keeps r2_gamma 0. fast-cond keeps
-    # r1_gamma 0: R1 lowers its FID but costs label accuracy (300 s, one core, seeds 0 and 1, 10k
-    # samples, median FID / label accuracy): gamma 0 9.07 / 0.996, 0.1 7.78 / 0.993, 0.2 6.84 / 0.991.
+    # 0.782 vs 0.772). best keeps r2_gamma 0 until a second hour confirms its first with R2 (3.90
+    # vs 4.01, README). fast-cond keeps r1_gamma 0: R1 lowers its FID but costs label accuracy
+    # (300 s, one core, seeds 0 and 1, 10k samples, median FID / label accuracy): gamma 0
+    # 9.07 / 0.996, 0.1 7.78 / 0.993, 0.2 6.84 / 0.991.
     "fast": Preset(
         _FAST,
         "Tuned, not a seed recipe: compact 28x28 DCGAN (4x4 convs, BN in G), NS loss, Adam 1e-3/0.5, "
