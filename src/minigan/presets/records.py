@@ -143,8 +143,8 @@ PRESETS: dict[str, Preset] = {
     # 6.03 vs 6.81 and 6.84 vs 7.72 on one core (seeds 0, 1), 5.17 vs 5.55 alone on 2 cores (recall
     # 0.782 vs 0.772). best carries R2 too (below). fast-cond keeps r1_gamma 0: R1 lowers its FID
     # but costs label accuracy (300 s, one core, seeds 0 and 1, 10k samples, median FID / label
-    # accuracy): gamma 0 9.07 / 0.996, 0.1 7.78 / 0.993, 0.2 6.84 / 0.991. It keeps r2_gamma 0 for the same reason: R2
-    # 0.2 scored 6.35 / 0.994 against 9.60 / 0.997 without it (same session, same setting).
+    # accuracy): gamma 0 9.07 / 0.996, 0.1 7.78 / 0.993, 0.2 6.84 / 0.991. It keeps r2_gamma 0 for
+    # the same reason: R2 0.2 scored 6.35 / 0.994 against 9.60 / 0.997 without it (one session).
     "fast": Preset(
         _FAST,
         "Tuned, not a seed recipe: compact 28x28 DCGAN (4x4 convs, BN in G), NS loss, Adam 1e-3/0.5, "
