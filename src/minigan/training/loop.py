@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -241,8 +242,12 @@ class Trainer:
                         self.evaluate()
         finally:
             self.bar.close()
+            # A rank leaving on an error under torchrun keeps ignoring SIGTERM: torchrun sends it as
+            # soon as a peer dies, and the default action would end this rank before it says why.
+            leaving_on_error = sys.exc_info()[0] is not None and distributed.launched()
             for sig, handler in handlers.items():
-                signal.signal(sig, handler)
+                if not (leaving_on_error and sig == signal.SIGTERM):
+                    signal.signal(sig, handler)
         self.reporter.finish(self.snapshot())
         if self.stop_requested:
             self.reporter.say(f"stopped at step {self.step}; resume with: minigan resume {run.path}")
