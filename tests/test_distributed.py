@@ -484,7 +484,9 @@ def test_the_cuda_switches_build_the_same_networks_on_cpu():
             fake = G_train(z, y)
             logits, frozen = D_train(fake, y), D_frozen(fake, y)
         assert fake.dtype == logits.dtype == torch.float32
-        tol = 0.05 if variant.precision == "bf16" else 1e-6
+        # fp32 through a compiled graph may take other oneDNN conv kernels (other summation orders):
+        # CI once saw 5e-5; a wrong network is off by orders of magnitude more.
+        tol = 0.05 if variant.precision == "bf16" else 2e-4
         torch.testing.assert_close(fake, plain_fake, rtol=tol, atol=tol)
         torch.testing.assert_close(logits, plain_logits, rtol=tol, atol=tol)
         torch.testing.assert_close(frozen, logits, rtol=0, atol=0)
