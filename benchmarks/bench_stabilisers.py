@@ -42,8 +42,11 @@ from minigan.presets import get_config  # noqa: E402
 from minigan.runtime import keep_freed_memory_mapped  # noqa: E402
 from minigan.sampling import sample_latents  # noqa: E402
 from minigan.training.augment import DiffAugment  # noqa: E402
-from minigan.training.losses import d_bce, g_nonsaturating  # noqa: E402
-from minigan.training.penalties import LazyRegulariser  # noqa: E402
+from minigan.training.losses import (  # noqa: E402
+    LazyRegulariser,  # noqa: E402
+    d_bce,
+    g_nonsaturating,
+)
 
 Step = Callable[[], None]
 

@@ -9,7 +9,7 @@ counts, torch.compile under a time limit). Rows report median ms/step.
     dropout        dropout layers on vs off (mlp4, dcgan)
     threads        1 vs 2 threads in one process; two 1-thread processes vs one 2-thread process
     compile        torch.compile of G and D on CPU (--compile-presets, default mlp4,dcgan,fast), compile
-                   time reported apart; the loop's own --compile path (training/accel.py)
+                   time reported apart; the loop's own --compile path (training/parallel.py)
     channels_last  channels_last G and D (dcgan)
     bf16           torch.autocast("cpu", bfloat16) around the step (mlp4, dcgan)
     adam           fused Adam (minigan) vs foreach vs the for-loop default (minimal, mlp4, dcgan)
@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 from bench_train import DEFAULT_DATA, interleave, minigan_step, minigan_trainer, say, timed_window
 
-from minigan.training import accel
+from minigan.training import parallel
 
 LEADS = ("malloc", "dropout", "threads", "compile", "channels_last", "bf16", "adam", "combo")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
@@ -267,7 +267,7 @@ def worker(args) -> None:
             out2 = stack.enter_context(tempfile.TemporaryDirectory(prefix="minigan-leads-"))
             compiled = minigan_trainer(args.preset, str(args.data_dir), args.threads, "cpu", out2)
             # what --compile builds (refused on CPU by the CLI, so built here directly)
-            compiled.G_train, compiled.D_train, compiled.D_frozen = accel.build(
+            compiled.G_train, compiled.D_train, compiled.D_frozen = parallel.build(
                 compiled.G, compiled.D, dataclasses.replace(compiled.config, compile=True), compiled.device)
             start = time.perf_counter()
             for _ in range(3):  # G and D graphs, forward and backward, D frozen and not

@@ -19,7 +19,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 import minigan  # noqa: E402
-from minigan import metrics, visual  # noqa: E402
+from minigan import metrics  # noqa: E402
+from minigan.run.folder import read_jsonl  # noqa: E402
 from minigan.runtime import configure_process  # noqa: E402
 
 # The write-ups' own budgets (docs/fidelity.md) and what each says its result looks like.
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         result = minigan.train(args.preset, args.out, literal=args.literal, **overrides)
     final = metrics.evaluate_run(result.run_dir, num=args.final_num, seed=0, data_dir=args.data_dir,
                                  device="cpu")
-    curve = visual.read_jsonl(result.run_dir / "metrics.jsonl")
+    curve = read_jsonl(result.run_dir / "metrics.jsonl")
     print(f"| step | training s | {' | '.join(TRACKED)} |")
     print("|---:|---:|" + "---:|" * len(TRACKED))
     for record in curve:

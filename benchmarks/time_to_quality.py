@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 import minigan
-from minigan import metrics, visual
+from minigan import metrics
+from minigan.run.folder import read_jsonl
 
 
 def run_preset(preset: str, args: argparse.Namespace) -> dict:
@@ -25,7 +26,7 @@ def run_preset(preset: str, args: argparse.Namespace) -> dict:
     result = minigan.train(preset, out=out, time_budget=args.budget, eval_every=args.eval_every,
                            eval_num=args.eval_num, data_dir=args.data_dir, threads=args.threads,
                            progress=False, tensorboard=False)
-    curve = visual.read_jsonl(out / "metrics.jsonl") if (out / "metrics.jsonl").is_file() else []
+    curve = read_jsonl(out / "metrics.jsonl") if (out / "metrics.jsonl").is_file() else []
     final = metrics.evaluate_run(out, num=10000, data_dir=args.data_dir)
     return {"preset": preset, "steps": result.step,
             "curve": [{k: r[k] for k in ("step", "elapsed", "fid", "label_accuracy")} for r in curve],

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from minigan import cli
-from minigan.training import accel, loop
+from minigan.training import loop, parallel
 
 
 def _layers(callable_) -> list[str]:
@@ -45,8 +45,8 @@ def main() -> int:
 
     loop.Trainer.fit = fit_and_dump
     if os.environ.get("DIST_WORKER_CPU_SWITCHES"):
-        accel.check = lambda config, device: None
-        accel.build = functools.partial(accel.build, compile_backend="eager")
+        parallel.check = lambda config, device: None
+        parallel.build = functools.partial(parallel.build, compile_backend="eager")
     if spec := os.environ.get("DIST_WORKER_NAN"):
         nan_rank, nan_step = (int(v) for v in spec.split(":"))
         step, fired = loop.Trainer.train_step, []

@@ -19,13 +19,13 @@ import pytest
 import torch
 
 from minigan import cli
-from minigan.batches import DeviceBatches
+from minigan.data.batches import DeviceBatches
 from minigan.errors import ConfigError
 from minigan.models import build_discriminator, build_generator
 from minigan.presets import get_config
 from minigan.run import checkpoint
 from minigan.sampling import TrainedGenerator
-from minigan.training import Trainer, accel, distributed, multirank
+from minigan.training import Trainer, parallel, reporting, state
 
 REPO = Path(__file__).resolve().parents[1]
 # minimal has neither batchnorm nor dropout: 2 processes at batch 16 must end where 1 process ends.
@@ -161,6 +161,30 @@ def test_lazy_r1_on_two_processes_ends_where_one_process_ends(tmp_path, mnist_di
     np.testing.assert_allclose(penalties[1], penalties[0], rtol=1e-4)  # over the whole batch, not a half
     for key, value in ranks[0]["D"].items():
         torch.testing.assert_close(ranks[1]["D"][key], value, rtol=0, atol=0, msg=f"D.{key}")
+
+
+@pytest.mark.slow
+def test_summed_losses_give_the_one_process_gradient_on_two_processes(tmp_path, mnist_dir, in_process):
+    """`--loss-reduction sum` once scaled by each rank's half batch: two ranks took half the step.
+    Adam hides a gradient's scale except through epsilon, so a large epsilon shows it."""
+    summed = ["--loss-reduction", "sum", "--adam-eps", "1", "--adam-eps-style", "torch", "--steps", "8"]
+    one = tmp_path / "one"
+    in_process("train", *MINIMAL, *summed, "--out", str(one))
+    _torchrun(mnist_dir, 2, "-m", "minigan", "train", *MINIMAL, *summed, "--out", str(tmp_path / "two"))
+    _assert_same_training(_state(one, 8), _state(tmp_path / "two", 8), tol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_short_last_batch_is_split_over_two_processes(tmp_path, mnist_dir):
+    """mlp4 keeps an epoch's short last batch; 96 images at batch 64 end each epoch on 32, which
+    once left rank 1 no rows: the mean of nothing is NaN, and the run died as 'diverged'."""
+    run = tmp_path / "run"
+    _torchrun(mnist_dir, 2, "-m", "minigan", "train", "--preset", "mlp4", "--train-holdout", "59904",
+              "--steps", "6", "--log-every", "2", "--device", "cpu", "--threads", "1", "--quiet",
+              "--out", str(run))
+    records = _records(run, "stats.jsonl")
+    assert [r["step"] for r in records] == [2, 4, 6] and all(r["epoch"] >= 0 for r in records)
+    assert _state(run, 6)["batches_seen"] == 6  # three epochs of (64, 32)
 
 
 @pytest.mark.slow
@@ -360,6 +384,17 @@ def test_the_ranks_shares_of_a_batch_and_its_noise_make_the_one_process_batch():
     assert not torch.equal(shards[0].get(0)[0], shards[1].get(0)[0])
 
 
+def test_a_short_batch_is_shared_as_evenly_as_it_goes():
+    images = torch.randint(0, 256, (100, 28, 28), dtype=torch.uint8)
+    config = get_config("mlp4", batch_size=63)  # shuffle_keep_last: batches of 63 and 37
+    whole = DeviceBatches(images, None, config, torch.device("cpu"))
+    shards = [DeviceBatches(images, None, config, torch.device("cpu"), r, 3) for r in range(3)]
+    for index, sizes in ((0, [21, 21, 21]), (1, [13, 12, 12]), (3, [13, 12, 12])):
+        parts = [s.get(index)[0] for s in shards]
+        assert [len(p) for p in parts] == sizes
+        torch.testing.assert_close(torch.cat(parts), whole.get(index)[0], rtol=0, atol=0)
+
+
 def test_a_global_batch_that_does_not_split_is_refused():
     config = get_config("minimal", batch_size=15, train_holdout=0)
     with pytest.raises(ConfigError, match="batch_size 15 .* does not split evenly over 2 processes; use a "
@@ -368,27 +403,27 @@ def test_a_global_batch_that_does_not_split_is_refused():
 
 
 def test_rank_seeds_are_the_run_seed_on_rank_zero_and_distinct_elsewhere():
-    assert distributed.rank_seed(7, 0) == 7
-    seeds = {distributed.rank_seed(7, r) for r in range(1, 64)} | {distributed.rank_seed(8, 1)}
+    assert state.rank_seed(7, 0) == 7
+    seeds = {state.rank_seed(7, r) for r in range(1, 64)} | {state.rank_seed(8, 1)}
     assert len(seeds) == 64 and all(0 <= s < 2**32 for s in seeds)
-    assert distributed.rank_seed(7, 1, step=100) != distributed.rank_seed(7, 1)
-    assert distributed.rank_seed(7, 3) == distributed.rank_seed(7, 3)
+    assert state.rank_seed(7, 1, step=100) != state.rank_seed(7, 1)
+    assert state.rank_seed(7, 3) == state.rank_seed(7, 3)
 
 
 def test_one_process_helpers_give_the_one_process_answers():
-    assert not distributed.launched() and distributed.world_size() == 1 and distributed.is_main()
+    assert not parallel.launched() and parallel.world_size() == 1 and parallel.is_main()
     t = torch.tensor([1.0, 2.0])
-    assert distributed.mean(t) is t and distributed.average_(t) is t
-    assert distributed.any_rank(True) and not distributed.any_rank(False)
-    assert distributed.all_ranks(True) and not distributed.all_ranks(False)
-    assert distributed.broadcast({"a": 1}) == {"a": 1} and distributed.all_gather(3) == [3]
+    assert parallel.mean(t) is t and parallel.average_(t) is t
+    assert parallel.any_rank(True) and not parallel.any_rank(False)
+    assert parallel.all_ranks(True) and not parallel.all_ranks(False)
+    assert parallel.broadcast({"a": 1}) == {"a": 1} and parallel.all_gather(3) == [3]
     module = torch.nn.Linear(2, 2)
-    assert accel.ddp(module, torch.device("cpu")) is module and not distributed.active()
-    assert distributed.setup(torch.device("cpu")) == torch.device("cpu")
-    distributed.check_agree(5, "anything")  # one rank always agrees
-    with distributed.fail_together():  # not a job: errors pass through untouched
+    assert parallel.ddp(module, torch.device("cpu")) is module and not parallel.active()
+    assert parallel.setup(torch.device("cpu")) == torch.device("cpu")
+    parallel.check_agree(5, "anything")  # one rank always agrees
+    with parallel.fail_together():  # not a job: errors pass through untouched
         pass
-    with pytest.raises(RuntimeError, match="Connection closed by peer"), distributed.fail_together():
+    with pytest.raises(RuntimeError, match="Connection closed by peer"), parallel.fail_together():
         raise RuntimeError("Connection closed by peer")
 
 
@@ -404,41 +439,22 @@ def test_at_exit_the_ranks_meet_before_the_group_is_destroyed_even_when_a_peer_i
     monkeypatch.setattr(torch.distributed, "get_backend", lambda: "gloo")
     monkeypatch.setattr(torch.distributed, "monitored_barrier", barrier)
     monkeypatch.setattr(torch.distributed, "destroy_process_group", lambda: calls.append(("destroy",)))
-    distributed._shutdown()
-    assert calls == [("barrier", distributed.EXIT_WAIT_S), ("destroy",)]
-    distributed._shutdown()  # the barrier fails (a peer died): the group is destroyed all the same
-    assert calls[2:] == [("barrier", distributed.EXIT_WAIT_S), ("destroy",)]
+    parallel._shutdown()
+    assert calls == [("barrier", parallel.EXIT_WAIT_S), ("destroy",)]
+    parallel._shutdown()  # the barrier fails (a peer died): the group is destroyed all the same
+    assert calls[2:] == [("barrier", parallel.EXIT_WAIT_S), ("destroy",)]
     monkeypatch.setattr(torch.distributed, "get_backend", lambda: "cpu:gloo,cuda:nccl")
-    distributed._shutdown()  # NCCL jobs: no gloo-only barrier
+    parallel._shutdown()  # NCCL jobs: no gloo-only barrier
     assert calls[4:] == [("destroy",)]
 
 
 def test_lost_peers_are_recognised_by_their_errors():
     gloo = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by "
                         "peer [127.0.0.1]:8069. This is typically caused by a remote worker crashing.")
-    assert distributed.is_lost_peer(gloo)
-    assert distributed.short_cause(gloo) == "Connection closed by peer [127.0.0.1]:8069"
-    assert distributed.is_lost_peer(torch.distributed.DistBackendError("NCCL error"))
-    assert not distributed.is_lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
-
-
-def test_sweep_workers_get_one_device_each_round_robin():
-    assert [distributed.device_for_worker(i, ["cuda:0", "cuda:1"]) for i in range(5)] == [
-        "cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]
-    assert distributed.device_for_worker(3, ["cpu"]) == "cpu"
-    with pytest.raises(ConfigError, match="at least one device"):
-        distributed.device_for_worker(0, [])
-    with pytest.raises(ConfigError, match="zero or positive"):
-        distributed.device_for_worker(-1, ["cpu"])
-    assert distributed.sweep_devices("cpu") == ["cpu"]
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    expected = [f"cuda:{i}" for i in range(gpus)] if gpus else ["cpu"]
-    assert distributed.sweep_devices("auto") == expected
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="no GPU"):
-            distributed.sweep_devices("cuda")
-        with pytest.raises(ConfigError, match="not available"):
-            distributed.sweep_devices("cpu,cuda:1")
+    assert parallel.is_lost_peer(gloo)
+    assert parallel.short_cause(gloo) == "Connection closed by peer [127.0.0.1]:8069"
+    assert parallel.is_lost_peer(torch.distributed.DistBackendError("NCCL error"))
+    assert not parallel.is_lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
 
 
 @pytest.mark.parametrize("preset", ["fast", "fast-cond"])
@@ -447,7 +463,7 @@ def test_the_spread_evaluation_renders_the_samples_of_one_process(preset):
     torch.manual_seed(0)
     generator = TrainedGenerator(config, build_generator(config).state_dict())
     images, labels = generator.sample(101, seed=5)
-    parts = [multirank.sample_share(generator, 101, 5, r, 3, batch_size=16) for r in range(3)]
+    parts = [reporting.sample_share(generator, 101, 5, r, 3, batch_size=16) for r in range(3)]
     assert [len(p[0]) for p in parts] == [34, 34, 33]
     spread = np.concatenate([p[0] for p in parts]).astype(int)
     # different batch sizes may round a pixel differently: at most one level, rarely
@@ -456,7 +472,7 @@ def test_the_spread_evaluation_renders_the_samples_of_one_process(preset):
         assert all(p[1] is None for p in parts)
     else:
         np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), labels)
-    assert multirank.sample_share(generator, 2, 5, 2, 3)[0].shape == (0, 28, 28)
+    assert reporting.sample_share(generator, 2, 5, 2, 3)[0].shape == (0, 28, 28)
 
 
 def test_compile_and_bf16_are_refused_on_cpu_in_one_line(mnist_dir, tmp_path):
@@ -480,7 +496,8 @@ def test_the_cuda_switches_build_the_same_networks_on_cpu():
         plain_fake, plain_logits = G(z, y), D(G(z, y), y)
     for overrides in ({"precision": "bf16"}, {"compile": True}, {"precision": "bf16", "compile": True}):
         variant = get_config("fast-cond", clusters=0, **overrides)
-        G_train, D_train, D_frozen = accel.build(G, D, variant, torch.device("cpu"), compile_backend="eager")
+        G_train, D_train, D_frozen = parallel.build(G, D, variant, torch.device("cpu"),
+                                                    compile_backend="eager")
         with torch.no_grad():
             fake = G_train(z, y)
             logits, frozen = D_train(fake, y), D_frozen(fake, y)
@@ -491,7 +508,7 @@ def test_the_cuda_switches_build_the_same_networks_on_cpu():
         torch.testing.assert_close(fake, plain_fake, rtol=tol, atol=tol)
         torch.testing.assert_close(logits, plain_logits, rtol=tol, atol=tol)
         torch.testing.assert_close(frozen, logits, rtol=0, atol=0)
-    G_train, D_train, D_frozen = accel.build(G, D, config, torch.device("cpu"))
+    G_train, D_train, D_frozen = parallel.build(G, D, config, torch.device("cpu"))
     assert G_train is G and D_train is D and D_frozen is D  # one process, defaults: the networks
 
 
@@ -500,9 +517,9 @@ def test_tf32_is_switched_on_for_cuda_only():
     before = matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
     try:
         matmul.fp32_precision = torch.backends.cudnn.conv.fp32_precision = "ieee"
-        accel.enable_tf32(torch.device("cpu"))
+        parallel.enable_tf32(torch.device("cpu"))
         assert matmul.fp32_precision == "ieee"
-        accel.enable_tf32(torch.device("cuda", 0))  # sets flags only: no GPU needed
+        parallel.enable_tf32(torch.device("cuda", 0))  # sets flags only: no GPU needed
         assert matmul.fp32_precision == torch.backends.cudnn.conv.fp32_precision == "tf32"
     finally:
         matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = before
@@ -533,6 +550,6 @@ def test_a_training_step_reads_nothing_back_from_the_device(mnist_dir, tmp_path,
         config = get_config("fast-cond", data_dir=str(mnist_dir), batch_size=8, balance=balance,
                             log_every=1000, sample_every=1000, tensorboard=False, grid_size=2)
         trainer = Trainer(config, tmp_path / f"run-{balance}", progress=False)
-        trainer.reporter = multirank.SilentReporter()  # balance switches are reported as events
+        trainer.reporter = reporting.SilentReporter()  # balance switches are reported as events
         trainer.train_step()  # the first step builds lazy state (Adam's, the epoch's permutation)
         assert _host_reads(monkeypatch, lambda t=trainer: [t.train_step() for _ in range(3)]) == expected

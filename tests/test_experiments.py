@@ -127,6 +127,10 @@ def test_workers_take_devices_round_robin():
     devices = ["cuda:0", "cuda:1"]
     assert [device_for_worker(i, devices) for i in range(5)] == ["cuda:0", "cuda:1"] * 2 + ["cuda:0"]
     assert device_for_worker(3, ["cpu"]) == "cpu"
+    with pytest.raises(ConfigError, match="at least one device"):
+        device_for_worker(0, [])  # once a ZeroDivisionError
+    with pytest.raises(ConfigError, match="zero or positive"):
+        device_for_worker(-1, ["cpu"])
 
 
 # ----------------------------------------------------------------------------------- a real sweep

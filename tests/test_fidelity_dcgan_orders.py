@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from minigan.batch_orders import BATCH_ORDERS, BatchOrderSampler
+from minigan.data.batch_orders import BATCH_ORDERS, BatchOrderSampler
 from minigan.models.dcgan_literal import DCGANLiteralDiscriminator, DCGANLiteralGenerator
 from minigan.models.layers import Dropout
 from minigan.presets import get_config

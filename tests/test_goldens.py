@@ -12,7 +12,6 @@ import json
 import math
 
 import pytest
-
 from golden_steps import CASES, GOLDEN_FILE, case_name, train_case
 
 CONV_PRESETS = ("dcgan", "cgan", "fast", "fast-cond", "best", "best-cond")

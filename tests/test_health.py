@@ -11,7 +11,7 @@ from minigan.presets import get_config
 from minigan.run import checkpoint
 from minigan.training import Trainer, TrainingDiverged
 from minigan.training.balance import AdaptiveBalance
-from minigan.training.health import HealthMonitor, all_finite
+from minigan.training.monitor import HealthMonitor, all_finite
 
 
 def test_balance_pauses_the_winner_and_releases_it():

@@ -30,8 +30,8 @@ def test_every_literal_recipe_trains_and_samples(preset, mnist_dir, tmp_path):
 
 def test_simultaneous_updates_take_both_gradients_from_pre_update_weights(mnist_dir, tmp_path):
     """dcgan's Keras train_step: G's gradient flows through D's weights as they were before D's update."""
-    config = get_config("minimal", data_dir=str(mnist_dir), update_scheme="simultaneous", steps=1,
-                        log_every=1, tensorboard=False)
+    config = get_config("minimal", data_dir=str(mnist_dir), update_scheme="simultaneous", g_noise="shared",
+                        steps=1, log_every=1, tensorboard=False)
     trainer = Trainer(config, tmp_path / "run", progress=False)
     d_before = {k: v.clone() for k, v in trainer.D.state_dict().items()}
     seen = {}

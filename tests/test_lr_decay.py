@@ -13,7 +13,7 @@ import minigan
 from minigan.errors import ConfigError
 from minigan.presets import get_config
 from minigan.run import checkpoint
-from minigan.training.budget import lr_decay_factor
+from minigan.training.monitor import lr_decay_factor
 
 QUIET = dict(log_every=1, sample_every=1000, tensorboard=False, grid_size=2, batch_size=8, clusters=0)
 

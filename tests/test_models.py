@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from minigan.batches import DeviceBatches
+from minigan.data.batches import DeviceBatches
 from minigan.models import build_discriminator, build_generator, one_hot
 from minigan.models.layers import Dropout, UpsampleConv2d
 from minigan.presets import PRESETS, get_config

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
+from minigan.config import augment_ops as parse_policy
 from minigan.errors import ConfigError
 from minigan.models import build_discriminator, build_generator
 from minigan.models.stabilisers import (
@@ -25,8 +26,8 @@ from minigan.models.stabilisers import (
     weight_matrix_dim,
 )
 from minigan.presets import get_config
-from minigan.training.augment import AdaptiveAugmentP, DiffAugment, parse_policy
-from minigan.training.penalties import (
+from minigan.training.augment import AdaptiveAugmentP, DiffAugment
+from minigan.training.losses import (
     LazyRegulariser,
     d_wasserstein,
     draw_alpha,
@@ -134,11 +135,11 @@ def test_lazy_regulariser_runs_every_interval_steps_scaled_by_the_interval():
     assert_close(torch.tensor([lr, *betas]), torch.tensor([1e-3 * ratio, 0.5**ratio, 0.99**ratio]))
 
 
-@pytest.mark.parametrize("bad", [{"interval": 0}, {"interval": 1.5}, {"interval": True},
-                                 {"r1_gamma": -1.0}, {"r2_gamma": math.nan}, {"r1_gamma": math.inf}])
-def test_lazy_regulariser_rejects_bad_settings(bad):
-    with pytest.raises(ConfigError):
-        LazyRegulariser(**bad)
+@pytest.mark.parametrize("bad", [{"reg_interval": 0}, {"reg_interval": 1.5}, {"r1_gamma": -1.0},
+                                 {"r2_gamma": math.nan}, {"r1_gamma": math.inf}])
+def test_the_config_refuses_bad_regulariser_settings(bad):
+    with pytest.raises(ConfigError):  # checked once, where the config is read
+        get_config("fast", **bad)
 
 
 # ---------------------------------------------------------------------------------- WGAN-GP
@@ -290,7 +291,7 @@ def test_policy_parsing_and_bad_arguments():
     assert parse_policy(" cutout, translation ") == ("cutout", "translation")
     assert parse_policy("") == parse_policy("none") == ()
     with pytest.raises(ConfigError):
-        DiffAugment(("cutout",)).draw(2, 8, 8, 1.5, torch.Generator())
+        get_config("fast", augment="cutout", augment_p=1.5)
     with pytest.raises(ConfigError):
         DiffAugment(("cutout",), (1.0, 0.0))
 
@@ -326,10 +327,16 @@ def test_ada_state_dict_resumes_mid_interval_exactly():
     assert resumed == straight and straight[-1] > 0
 
 
-@pytest.mark.parametrize("bad", [{"target": 1.0}, {"step": 0.0}, {"interval": 0}, {"p": -0.1}])
+@pytest.mark.parametrize("bad", [{"step": 0.0}, {"interval": 0}])
 def test_ada_rejects_bad_settings(bad):
     with pytest.raises(ConfigError):
         AdaptiveAugmentP(**{"target": 0.6, "step": 0.1, **bad})
+
+
+@pytest.mark.parametrize("bad", [{"ada_target": 1.0}, {"augment_p": -0.1}])
+def test_the_config_refuses_bad_ada_settings(bad):
+    with pytest.raises(ConfigError):
+        get_config("fast", augment="translation", **{"ada_target": 0.6, **bad})
 
 
 # ---------------------------------------------------------------------------------- spectral norm

@@ -8,6 +8,7 @@ from PIL import Image
 
 from minigan import visual
 from minigan.errors import CheckpointError, ConfigError
+from minigan.run.folder import read_jsonl
 
 
 def _tiles(n: int, h: int = 2, w: int = 3) -> np.ndarray:
@@ -210,11 +211,11 @@ def test_read_jsonl_drops_truncated_last_line(tmp_path):
     path = tmp_path / "stats.jsonl"
     lines = [json.dumps(r) for r in _stats(3)]
     path.write_text("\n".join(lines) + "\n" + lines[0][:15])
-    assert visual.read_jsonl(path) == _stats(3)
+    assert read_jsonl(path) == _stats(3)
     path.write_text("\n".join(lines))  # complete last line without newline is kept
-    assert visual.read_jsonl(path) == _stats(3)
+    assert read_jsonl(path) == _stats(3)
     path.write_text("\n" + lines[0] + "\n\n" + lines[1] + "\n")
-    assert visual.read_jsonl(path) == _stats(2)
+    assert read_jsonl(path) == _stats(2)
 
 
 def test_read_jsonl_warns_on_damaged_middle_line(tmp_path):
@@ -222,9 +223,9 @@ def test_read_jsonl_warns_on_damaged_middle_line(tmp_path):
     lines = [json.dumps(r) for r in _stats(3)]
     path.write_text(lines[0] + "\n" + lines[1][:10] + lines[2] + "\n" + lines[2] + "\n")
     with pytest.warns(UserWarning, match=r"damaged lines \[2\]"):
-        assert visual.read_jsonl(path) == [_stats(3)[0], _stats(3)[2]]
+        assert read_jsonl(path) == [_stats(3)[0], _stats(3)[2]]
 
 
 def test_read_jsonl_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
-        visual.read_jsonl(tmp_path / "missing.jsonl")
+        read_jsonl(tmp_path / "missing.jsonl")

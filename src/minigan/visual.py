@@ -7,10 +7,8 @@ half-written picture where a finished one is expected.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from minigan.errors import CheckpointError, ConfigError
+from minigan.errors import ConfigError
 from minigan.fileio import atomic_path
 
 # GIF delays are stored in centiseconds and viewers slow down frames shorter than 20 ms.
@@ -193,36 +191,6 @@ def save_video(
         finally:
             writer.close()
     return Path(path)
-
-
-def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read one JSON object per line.
-
-    A killed run can leave a truncated last line: it is dropped silently. A damaged line in the
-    middle (e.g. a truncated line that a resumed run appended to) is dropped with a warning.
-    """
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except FileNotFoundError as err:
-        raise CheckpointError(f"{path} not found: pass a run folder that has logged stats") from err
-    records: list[dict[str, Any]] = []
-    bad: list[int] = []
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            record = None
-        if isinstance(record, dict):
-            records.append(record)
-        elif i != last:
-            bad.append(i + 1)
-    if bad:
-        warnings.warn(f"{path}: skipped damaged lines {bad}", stacklevel=2)
-    return records
 
 
 def _series(stats: Sequence[dict[str, Any]], x: str, key: str) -> tuple[list[float], list[float]]:

@@ -26,12 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"minigan: error: {exc}")
         return 2
     except RuntimeError as exc:  # under torchrun: another process died before training began
-        from ..training import distributed
+        from ..training import parallel
 
-        if not (distributed.launched() and distributed.is_lost_peer(exc)):
+        if not (parallel.launched() and parallel.is_lost_peer(exc)):
             raise
         _say(f"minigan: error: lost contact with the other processes of the job "
-             f"({distributed.short_cause(exc)}): one was killed or crashed")
+             f"({parallel.short_cause(exc)}): one was killed or crashed")
         return 2
     except KeyboardInterrupt:
         print("minigan: interrupted", file=sys.stderr)

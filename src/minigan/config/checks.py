@@ -18,6 +18,7 @@ _NON_NEGATIVE = ("leaky_slope", "sample_every", "eval_every", "threads", "seed",
                  "g_ema_rampup", "r1_gamma", "r2_gamma", "gp_lambda", "mbstd_group", "train_holdout",
                  "fixed_noise", "progress_batch", "clusters")
 _BUDGETS = ("steps", "epochs", "time_budget")
+_CROSS_ENTROPY = ("bce", "cgan_clipped", "prob")  # the D losses whose error the balance rule reads
 
 
 def check_values(values: dict[str, Any], choices: Callable[[str], tuple[str, ...] | None]) -> None:
@@ -74,6 +75,15 @@ def check_values(values: dict[str, Any], choices: Callable[[str], tuple[str, ...
                           "use --d-steps 1 --g-steps 1")
     if config.update_scheme == "simultaneous" and config.balance:
         raise ConfigError("--balance pauses one side at a time: use it with --update-scheme alternating")
+    if config.update_scheme == "simultaneous" and config.update_order != "d_first":
+        raise ConfigError("--update-scheme simultaneous takes both steps from one forward pass, in no order: "
+                          "drop --update-order g_first, or use --update-scheme alternating")
+    if config.update_scheme == "simultaneous" and config.g_noise != "shared":
+        raise ConfigError("--update-scheme simultaneous trains G on the fakes D judges (shared noise): drop "
+                          "--g-noise fresh, or use --update-scheme alternating")
+    if config.balance and config.balance_metric == "mean_ce" and config.d_loss not in _CROSS_ENTROPY:
+        raise ConfigError(f"--balance reads D's error as a cross-entropy, which --d-loss {config.d_loss} "
+                          "does not give: use --d-loss bce with --balance, or drop --balance")
     if config.batch_order == "shuffle_keep_last" and (config.conditional or config.mbstd_group):
         raise ConfigError("--batch-order shuffle_keep_last makes short batches, which --conditional and "
                           "--mbstd-group cannot take; use --batch-order shuffle")

@@ -107,6 +107,7 @@ class TrainConfig:
     r1_gamma: float = 0.0  # R1 penalty on reals, gamma/2 E|grad D(x)|^2 (Mescheder et al. 2018); 0 = off
     r2_gamma: float = 0.0  # the same penalty on generated images; 0 = off
     reg_interval: int = 16  # D steps between R1/R2 phases, each scaled by it (lazy, StyleGAN2); 1 = always
+    reg_mb_ratio: bool = True  # with R1/R2, D's Adam takes lr x r, betas ** r, r = interval/(interval+1)
     gp_lambda: float = 0.0  # WGAN-GP weight at real/fake interpolates (Gulrajani et al.: 10); 0 = off
     spectral_norm_d: bool = False  # spectral normalisation of every D layer (Miyato et al. 2018)
     spectral_norm_g: bool = False  # spectral normalisation of every G layer
@@ -138,7 +139,8 @@ class TrainConfig:
     seed: int = 0  # seed of weights, noise, data order and the fixed progress noise
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     threads: int = 0  # torch intra-op threads (0 = PyTorch's default); use 1 when runs share a machine
-    # GPU path: both refused on CPU, where neither pays (benchmarks/README.md); TF32 is on for CUDA anyway.
+    # --precision and --compile, the GPU path: both refused on CPU, where neither pays
+    # (benchmarks/README.md); TF32 is on for CUDA anyway.
     precision: Precision = "fp32"  # fp32, or bf16: G's and D's forward passes under bfloat16 autocast (CUDA)
     compile: bool = False  # torch.compile G and D (CUDA; the first steps compile, for tens of seconds)
     log_every: int = 100  # steps between stats records (the only host syncs of the loop)
@@ -229,6 +231,29 @@ def field_help() -> dict[str, str]:
     pattern = re.compile(r"^\s+(\w+): [^=]+=.*?#\s*(.+)$")
     return {m.group(1): m.group(2).strip() for line in inspect.getsource(TrainConfig).splitlines()
             if (m := pattern.match(line))}
+
+
+# The write-ups' peculiarities (training/fidelity.py, `--literal`): flat fields like every other, so
+# every config.json, checkpoint and sweep grid still reads, but grouped apart in --help and docs.
+WRITE_UP_FIELDS = ("update_scheme", "update_order", "g_noise", "k_step_batches", "loss_reduction",
+                   "adam_eps_style", "batch_order", "train_holdout", "pad_value", "pixel_scale",
+                   "balance_schedule", "balance_metric", "balance_every", "weight_report", "progress_noise",
+                   "progress_mode", "progress_batch")
+
+
+@functools.cache
+def field_sections() -> dict[str, str]:
+    """Each field's section of --help: its heading comment in TrainConfig (`# Data.` ...), or
+    "write-up fidelity" for WRITE_UP_FIELDS."""
+    heading = re.compile(r"^    # ([A-Z][A-Za-z ]*?)(?:[.:]| \()")
+    field = re.compile(r"^    (\w+): ")
+    sections, current = {}, "run"
+    for line in inspect.getsource(TrainConfig).splitlines():
+        if m := heading.match(line):
+            current = m.group(1).strip().lower()
+        elif m := field.match(line):
+            sections[m.group(1)] = "write-up fidelity" if m.group(1) in WRITE_UP_FIELDS else current
+    return sections
 
 
 def field_choices(name: str) -> tuple[str, ...] | None:

@@ -6,6 +6,8 @@
     loading.py   load_dataset, resolve_data_dir, the Dataset record
     catalog.py   dataset_info (class count and names), cache state, the `minigan datasets` table
     pixels.py    to_float / to_uint8
+    batches.py   the training data on the device, batch k of a run by index, G's noise stream
+    batch_orders.py  which images make batch k (the write-ups' orders), a pure function of (seed, k)
 
 Names are imported on first use (PEP 562), so `minigan.data.datasets` (the registry, standard
 library only) stays cheap to import for the command line. `MIRRORS` is MNIST's mirror list;

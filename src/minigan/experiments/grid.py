@@ -212,4 +212,8 @@ def cli_args(overrides: Mapping[str, Any]) -> list[str]:
 
 def device_for_worker(index: int, devices: Sequence[str]) -> str:
     """Worker `index` runs on devices[index % len(devices)]: one run per device, round-robin."""
+    if not devices:
+        raise ConfigError("a sweep needs at least one device")
+    if index < 0:
+        raise ConfigError(f"worker index must be zero or positive, got {index}")
     return devices[index % len(devices)]

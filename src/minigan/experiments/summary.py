@@ -20,8 +20,7 @@ from typing import Any
 from ..config import config_fields
 from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_write_json, atomic_write_text
-from ..run.folder import RunFolder
-from ..visual import read_jsonl
+from ..run.folder import RunFolder, read_jsonl
 from .grid import format_value, point_name
 
 FINAL_METRICS = "metrics.json"  # what `minigan eval RUN` writes

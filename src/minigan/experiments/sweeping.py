@@ -97,6 +97,13 @@ def _check_devices(devices: str | Sequence[str] | None, fixed: dict[str, Any]) -
         raise ConfigError("give the devices once: --devices (one run per device), not also --device")
     if devices is None:
         devices = [fixed.pop("device", "cpu")]
+    if devices in ("auto", "cuda"):  # every GPU (auto: else the CPU)
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count and devices == "cuda":
+            raise ConfigError("--devices cuda: this machine has no GPU; use --devices cpu")
+        devices = [f"cuda:{i}" for i in range(count)] or ["cpu"]
     listed = [d.strip() for d in devices.split(",")] if isinstance(devices, str) else list(devices)
     if not listed or any(not d for d in listed):
         raise ConfigError(f"--devices must be comma-separated device names, e.g. cuda:0,cuda:1; "

@@ -44,10 +44,8 @@ class Task:
 
 def child_environment(threads: int) -> dict[str, str]:
     """The environment of every command: this minigan's source first, `threads` threads, no buffering."""
-    import minigan
-
     env = dict(os.environ)
-    source = str(Path(minigan.__file__).resolve().parents[1])
+    source = str(Path(__file__).resolve().parents[2])  # src/, where the package `minigan` lives
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # `minigan eval` has no --threads
         if threads:

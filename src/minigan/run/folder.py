@@ -15,12 +15,43 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig
 from ..errors import CheckpointError
 from ..fileio import atomic_write_json, atomic_write_text
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read one JSON object per line.
+
+    A killed run can leave a truncated last line: it is dropped silently. A damaged line in the
+    middle (e.g. a truncated line that a resumed run appended to) is dropped with a warning.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError as err:
+        raise CheckpointError(f"{path} not found: pass a run folder that has logged stats") from err
+    records: list[dict[str, Any]] = []
+    bad: list[int] = []
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        elif i != last:
+            bad.append(i + 1)
+    if bad:
+        warnings.warn(f"{path}: skipped damaged lines {bad}", stacklevel=2)
+    return records
 
 
 def next_run_dir(root: str | os.PathLike, description: str) -> Path:
@@ -55,6 +86,10 @@ class RunFolder:
             raise CheckpointError(f"{self.config_path} is unreadable: {exc}") from None
         return TrainConfig.from_dict(values)
 
+    def read_records(self, path: Path) -> list[dict[str, Any]]:
+        """One of the run's JSONL logs (stats, events, metrics); [] before its first record."""
+        return read_jsonl(path) if path.is_file() else []
+
     def write_config(self, config: TrainConfig) -> None:
         atomic_write_json(self.config_path, config.to_dict())
 
@@ -83,3 +118,18 @@ class RunFolder:
         atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
+class ReadOnlyRunFolder(RunFolder):
+    """The run folder as ranks > 0 see it: they read checkpoints and config, rank 0 writes."""
+
+    def read_records(self, path: Path) -> list[dict[str, Any]]:
+        """One of the run's JSONL logs (stats, events, metrics); [] before its first record."""
+        return read_jsonl(path) if path.is_file() else []
+
+    def write_config(self, config: TrainConfig) -> None:
+        pass
+
+    def append(self, path: Path, record: dict[str, Any]) -> None:
+        pass
+
+    def truncate_records(self, path: Path, after_step: int) -> None:
+        pass

@@ -16,9 +16,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from minigan import load_generator, visual
+from minigan import load_generator
 from minigan.config import TrainConfig
 from minigan.errors import CheckpointError, ConfigError, MiniganError
+from minigan.run.folder import read_jsonl
 
 from .params import ApiError
 
@@ -102,7 +103,7 @@ class RunEntry:
             saved = json.loads((self.path / "metrics.json").read_text())["metrics"]
             return {"fid": float(saved["fid"]), "num": saved.get("num_images"), "source": "minigan eval"}
         with contextlib.suppress(MiniganError, ValueError, TypeError, IndexError, KeyError):
-            record = visual.read_jsonl(self.path / "metrics.jsonl")[-1]
+            record = read_jsonl(self.path / "metrics.jsonl")[-1]
             return {"fid": float(record["fid"]), "num": record.get("num"),
                     "source": f"training eval at step {record.get('step')}"}
         return None

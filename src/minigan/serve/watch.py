@@ -1,7 +1,7 @@
 """Watch a run train: curves and the newest progress grid, read from the run folder (never written).
 
 A training run appends to stats.jsonl and metrics.jsonl and writes progress/step-*.png atomically;
-a truncated last line (a record being written) is skipped by `visual.read_jsonl`.
+a truncated last line (a record being written) is skipped by `run.folder.read_jsonl`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from minigan import visual
 from minigan.errors import MiniganError
+from minigan.run.folder import read_jsonl
 
 CURVE_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 METRIC_KEYS = ("fid", "label_accuracy")
@@ -51,7 +51,7 @@ class RunFiles:
             with warnings.catch_warnings(), contextlib.suppress(MiniganError, OSError):
                 warnings.simplefilter("ignore")  # a damaged line is skipped; the page shows the rest
                 records = [{k: r[k] for k in ("step", *keys) if isinstance(r.get(k), int | float)}
-                           for r in visual.read_jsonl(path)]
+                           for r in read_jsonl(path)]
                 self._cache[name] = (key, _thin([r for r in records if "step" in r]))
         return self._cache.get(name, (None, []))[1], st.st_mtime
 

@@ -19,22 +19,20 @@ Transforms (x in `pixel_range`, not clamped afterwards: clamping would cut gradi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import get_args
 
 import torch
 import torch.nn.functional as F
 
-from ..config import AugmentOp, augment_ops
+from ..config import AugmentOp, TrainConfig, augment_ops
 from ..errors import ConfigError
+from .losses import Critic
 
 Tensor = torch.Tensor
+
 AUGMENT_OPS: tuple[AugmentOp, ...] = get_args(AugmentOp)
-
-
-def parse_policy(policy: str) -> tuple[AugmentOp, ...]:
-    """'translation,cutout' -> ('translation', 'cutout'), in the order given; '' or 'none' -> ()."""
-    return augment_ops(policy)
 
 
 @dataclass(frozen=True)
@@ -66,13 +64,9 @@ class DiffAugment:
     @classmethod
     def from_policy(cls, policy: str, pixel_range: tuple[float, float] = (-1.0, 1.0),
                     fill: float | None = None) -> DiffAugment:
-        return cls(parse_policy(policy), pixel_range, fill)
+        return cls(augment_ops(policy), pixel_range, fill)
 
     def __post_init__(self) -> None:
-        bad = [op for op in self.policy if op not in AUGMENT_OPS]
-        if bad or len(set(self.policy)) != len(self.policy):
-            raise ConfigError(f"augment: policy {self.policy!r} must name each of {', '.join(AUGMENT_OPS)} "
-                              "at most once")
         lo, hi = self.pixel_range
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ConfigError(f"augment: pixel_range must be (low, high), low < high, got {self.pixel_range}")
@@ -89,8 +83,6 @@ class DiffAugment:
     def draw(self, batch_size: int, height: int, width: int, p: float,
              generator: torch.Generator) -> AugmentParams:
         """Per-image parameters for one batch; always the same number of draws, whatever p is."""
-        if not 0.0 <= p <= 1.0:
-            raise ConfigError(f"augment: p must be in [0, 1], got {p}")
         B, where = batch_size, generator.device
         applied: dict[str, Tensor] = {}
         shift = corner = brightness = contrast = None
@@ -182,14 +174,10 @@ class AdaptiveAugmentP:
 
     def __init__(self, target: float = 0.6, *, step: float, interval: int = 4, p: float = 0.0,
                  center: float = 0.0) -> None:
-        if not 0.0 < target < 1.0:
-            raise ConfigError(f"ada_target must be in (0, 1), got {target}")
         if not 0.0 < step <= 1.0:
             raise ConfigError(f"ADA's p step must be in (0, 1], got {step}")
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
             raise ConfigError(f"ADA's interval must be a whole number >= 1, got {interval!r}")
-        if not 0.0 <= p <= 1.0:
-            raise ConfigError(f"augment_p must be in [0, 1], got {p}")
         self.target, self.step, self.interval, self.center = target, step, interval, center
         self.p = p
         self.r_t: float | None = None  # the last measured value (for logs and health checks)
@@ -225,3 +213,69 @@ class AdaptiveAugmentP:
         self.p, self.r_t = float(state["p"]), None if state["r_t"] is None else float(state["r_t"])
         self._sign_sum = torch.tensor(float(state["sign_sum"]))
         self._count, self._batches = int(state["count"]), int(state["batches"])
+
+
+class Augmenter:
+    """What D is shown in training: T(x) with the config's policy and p (ADA's when it adapts), from
+    a stream of its own that checkpoints carry. Reals and fakes in D's phases and in G's, and the
+    penalties' inputs, pass through it; pictures, samples and evaluations never do."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.augment = (DiffAugment.from_policy(config.augment, config.pixel_range)
+                        if config.augment else None)
+        self.fixed_p = config.augment_p
+        self.rng = torch.Generator().manual_seed(config.seed + 0x5EED)  # augmentation draws (CPU)
+        self.ada = None
+        if config.ada_target:
+            step = AdaptiveAugmentP.step_for(config.batch_size, ramp_images=round(config.ada_kimg * 1000))
+            self.ada = AdaptiveAugmentP(config.ada_target, step=step, p=config.augment_p,
+                                        center=0.5 if config.d_loss == "lsgan" else 0.0)
+
+    @property
+    def p(self) -> float:
+        return self.ada.p if self.ada is not None else self.fixed_p
+
+    def shown(self, x: Tensor) -> Tensor:
+        """What D sees of a batch of images: T(x) with augmentation on, else x."""
+        return x if self.augment is None else self.augment(x, self.p, self.rng)
+
+    def judged_by(self, D: Critic) -> Critic:
+        """D composed with the augmentation: what the penalties differentiate."""
+        return lambda x, y: D(self.shown(x), y)
+
+    def observe(self, real_logits: Tensor) -> None:
+        if self.ada is not None:
+            self.ada.observe(real_logits)
+
+    @torch.no_grad()
+    def plain_belief(self, D: torch.nn.Module, belief: Callable[[Tensor], Tensor], real: Tensor,
+                     y: Tensor | None) -> float:
+        """D's mean belief on a batch of reals shown without augmentation (for the leak check).
+
+        In eval mode: no dropout draw and no spectral-norm power iteration, so neither the training
+        run's random streams nor D's state change (a resumed run stays bit-exact).
+        """
+        was_training = D.training
+        D.eval()
+        try:
+            return float(belief(D(real, y)).mean())
+        finally:
+            D.train(was_training)
+
+    def record(self) -> dict:
+        fields = {}
+        if self.augment is not None:
+            fields["augment_p"] = self.p
+        if self.ada is not None and self.ada.r_t is not None:
+            fields["ada_r_t"] = self.ada.r_t
+        return fields
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.get_state(), "ada": None if self.ada is None else self.ada.state_dict()}
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if state is None:  # a checkpoint from before the stabilisers: nothing was drawn yet
+            return
+        self.rng.set_state(state["rng"])
+        if self.ada is not None and state["ada"] is not None:
+            self.ada.load_state_dict(state["ada"])

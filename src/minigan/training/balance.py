@@ -7,27 +7,18 @@ updates pause; in between both train. This is the rule of the original condition
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from ..config import TrainConfig
-from ..errors import ConfigError
 from ..sampling import sample_latents
-from . import distributed
-from .balance_schedule import ScheduledBalance
-from .losses import d_bce
-from .losses_literal import cgan_balance_error
+from . import parallel
+from .losses import DLossSpec, cgan_balance_error, d_bce
 
 Tensor = torch.Tensor
-
-
-def check_balance_readable(d_loss: str, has_error: bool) -> None:
-    """Balance thresholds are cross-entropies: refuse a loss whose D error has no such scale."""
-    if not has_error:
-        raise ConfigError(f"--balance reads D's error as a cross-entropy, which --d-loss {d_loss} does "
-                          "not give: use --d-loss bce with --balance, or drop --balance")
 
 
 @dataclass
@@ -64,8 +55,8 @@ class BalanceRule:
     (measured every `balance_every` steps on the batch just trained on, dropout off, fresh noise,
     and held until the next measurement)."""
 
-    def __init__(self, config: TrainConfig) -> None:
-        self.config = config
+    def __init__(self, config: TrainConfig, d_loss: DLossSpec) -> None:
+        self.config, self.d_error = config, d_loss.error
         self.running = AdaptiveBalance(config.balance_low, config.balance_high, config.balance_momentum)
         self.scheduled = ScheduledBalance(config.balance_every, config.balance_low, config.balance_high)
 
@@ -79,14 +70,16 @@ class BalanceRule:
     def error(self) -> float | None:
         return self.running.error if self.config.balance_schedule == "running" else self.scheduled.error
 
-    def after_step(self, step: int, real_logits: Tensor, fake_logits: Tensor, trainer: Any) -> dict | None:
-        """Fold in step `step` (1-based); a balance event record when the paused side changes."""
+    def after_step(self, step: int, real_logits: Tensor, fake_logits: Tensor,
+                   measure: Callable[[], float]) -> dict | None:
+        """Fold in step `step` (1-based); a balance event record when the paused side changes.
+        `measure()` gives D's error on the batch just trained on (the scheduled rule's reading)."""
         before = self.pause
         if self.config.balance_schedule == "running":
-            error = float(distributed.mean(trainer.d_loss.error(real_logits, fake_logits)))  # per-step sync
+            error = float(parallel.mean(self.d_error(real_logits, fake_logits)))  # per-step sync
             self.running.update(error)
         elif self.scheduled.due(step):
-            self.scheduled.update(measure_error(trainer, self.config.balance_metric))
+            self.scheduled.update(measure())
         return None if self.pause == before else {"paused": self.pause, "d_error": self.error}
 
     def state_dict(self) -> dict:
@@ -99,11 +92,11 @@ class BalanceRule:
 
 
 @torch.no_grad()
-def measure_error(trainer: Any, metric: str) -> float:
+def measure_error(D: torch.nn.Module, G: torch.nn.Module, real: Tensor, y: Tensor | None,
+                  config: TrainConfig) -> float:
     """D's error on the batch just trained on, D in eval mode (no dropout), two fresh noise draws."""
-    real, y = trainer.last_real
-    D, G, B = trainer.D, trainer.G, len(real)
-    z1, z2 = (sample_latents(B, trainer.config.z_dim, trainer.config.z_prior, trainer.device) for _ in "12")
+    B, metric = len(real), config.balance_metric
+    z1, z2 = (sample_latents(B, config.z_dim, config.z_prior, real.device) for _ in "12")
     was_training = D.training
     D.eval()
     try:
@@ -111,5 +104,49 @@ def measure_error(trainer: Any, metric: str) -> float:
     finally:
         D.train(was_training)
     if metric == "cgan":
-        return float(distributed.mean(torch.tensor(cgan_balance_error(real_logits, fake1, fake2))))
-    return float(distributed.mean(0.5 * d_bce(real_logits, fake1)))
+        return float(parallel.mean(torch.tensor(cgan_balance_error(real_logits, fake1, fake2))))
+    return float(parallel.mean(0.5 * d_bce(real_logits, fake1)))
+
+
+@dataclass
+class ScheduledBalance:
+    """The cgan write-up's rule, measured on a schedule, not as a running average.
+
+    Every `every` steps (after the step, on the batch just trained on, dropout off, fresh noise), the
+    write-up computes overall_error (losses.cgan_balance_error) and sets, until the next
+    measurement:
+
+        optimise_generator = overall_error < high     # strict: at exactly `high` G pauses
+        optimise_detector  = low < overall_error      # strict: at exactly `low` D pauses
+
+    Both start True. Since low < high, at least one side always trains. balance.AdaptiveBalance
+    (per-step EMA of 0.5 * (CE_real + CE_fake), non-strict bounds) is minigan's own variant.
+    """
+
+    every: int = 100
+    low: float = 0.3
+    high: float = 0.8
+    train_d: bool = True
+    train_g: bool = True
+    error: float | None = None  # the last measured overall_error
+
+    def due(self, step: int) -> bool:
+        """True after step `step` (1-based count of finished steps) when a measurement is due."""
+        return step % self.every == 0
+
+    def update(self, overall_error: float) -> tuple[bool, bool]:
+        """Fold one measurement in; returns (train_d, train_g) for the steps until the next one.
+
+        A NaN error is the write-up's "Aborting on NAN Detected": raise, let the loop decide."""
+        if math.isnan(overall_error):
+            raise FloatingPointError("balance error is NaN (the write-up aborts here)")
+        self.error = overall_error
+        self.train_g = overall_error < self.high
+        self.train_d = self.low < overall_error
+        return self.train_d, self.train_g
+
+    def state_dict(self) -> dict:
+        return {"train_d": self.train_d, "train_g": self.train_g, "error": self.error}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.train_d, self.train_g, self.error = state["train_d"], state["train_g"], state["error"]

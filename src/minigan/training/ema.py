@@ -19,6 +19,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..config import TrainConfig
+from ..models import one_hot
+from ..sampling import sample_latents
+
 
 def ema_beta(batch_size: int, images_seen: int, half_life_kimg: float, rampup: float) -> float:
     half_life = half_life_kimg * 1000
@@ -76,3 +80,15 @@ class GeneratorEMA:
 
     def load_state_dict(self, state: dict) -> None:
         self.module.load_state_dict(state)
+
+
+def noise_batches(config: TrainConfig, device: torch.device) -> Callable[[torch.Generator], tuple]:
+    """G's inputs for one refresh batch, (z, labels or None), drawn from `rng`."""
+    def batch(rng: torch.Generator) -> tuple:
+        z = sample_latents(config.batch_size, config.z_dim, config.z_prior, device, generator=rng)
+        if not config.conditional:
+            return z, None
+        ids = torch.randint(config.num_classes, (config.batch_size,), generator=rng, device=device)
+        return z, one_hot(ids, config.num_classes)
+
+    return batch

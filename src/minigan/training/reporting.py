@@ -1,26 +1,80 @@
-"""What a run tells its user: stats records, warnings, pictures, TensorBoard, metric curves.
-
-It receives records and snapshots from the loop and writes into the run folder; it never reads
-the loop's state.
+"""What a run tells its user and what it measures: stats records, warnings, pictures, TensorBoard,
+metric curves, and the scores of the snapshots the loop hands out (a frozen copy of the generator,
+never the loop). In a job of several processes rank 0 writes; the other ranks get a reporter that
+says nothing and render their share of every evaluation's samples.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
+import torch
 from PIL import Image
 from tqdm import tqdm
 
 from .. import visual
 from ..config import TrainConfig
+from ..data.batches import rank_rows
+from ..models import one_hot
 from ..run.folder import RunFolder
-from ..sampling import explore
-from .snapshot import Snapshot
+from ..sampling import TrainedGenerator, explore, sample_latents
+from . import parallel
 
 GRID_SCALE = 2  # 28-pixel digits are too small to read on today's screens
 LOG_FILE_REFRESH_S = 30.0  # progress bar refresh when stderr is a file, not a terminal
+TRACKED = ("fid", "mnist_score", "precision", "recall", "density", "coverage", "modes_covered",
+           "kl_uniform", "label_accuracy")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    config: TrainConfig
+    step: int
+    elapsed: float  # seconds of training so far (evaluation not counted)
+    generator: TrainedGenerator  # a copy of the sampling generator (the EMA one when there is one)
+    fixed_images: np.ndarray  # uint8 (grid_size**2, S, S): the fixed progress noise rendered
+
+
+def fixed_noise(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The progress grid's noise (and labels: one class per column), from the run's seed."""
+    num = config.fixed_noise or config.grid_size**2
+    rng = torch.Generator().manual_seed(config.seed)
+    z = sample_latents(num, config.z_dim, config.z_prior, generator=rng)
+    y = one_hot(torch.arange(num) % config.grid_size % config.num_classes, config.num_classes)
+    return z, y if config.conditional else None
+
+
+def progress_images(generator: TrainedGenerator, fixed_z: torch.Tensor, fixed_y: torch.Tensor | None,
+                    step: int) -> torch.Tensor:
+    """uint8 (N, S, S): the progress grid's pictures, as the config asks.
+
+    Default: the fixed noise through the generator in eval mode. `progress_noise="fresh"` draws new
+    noise each time (seeded by the step, so it is reproducible), `progress_mode="train"` runs the
+    generator in train mode (batch statistics, dropout on, as the dcgan write-up's `training=True`)
+    on `progress_batch` samples at once and shows the first N. The generator is the snapshot's own
+    copy and the training run's random streams are restored afterwards.
+    """
+    config = generator.config
+    shown = len(fixed_z)
+    if config.progress_noise == "fixed" and config.progress_mode == "eval" and not config.progress_batch:
+        return generator.generate(fixed_z, fixed_y)
+    total = max(config.progress_batch, shown)
+    with torch.random.fork_rng(devices=[generator.device] if generator.device.type == "cuda" else []):
+        rng = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        extra = sample_latents(total, config.z_dim, config.z_prior, generator=rng)
+        z = extra if config.progress_noise == "fresh" else torch.cat([fixed_z, extra[shown:]])
+        y = None
+        if config.conditional:
+            y = one_hot(torch.arange(total) % config.grid_size % config.num_classes, config.num_classes)
+        generator.module.train(config.progress_mode == "train")
+        try:
+            images = generator.generate(z, y)
+        finally:
+            generator.module.eval()
+    return images[:shown]
 
 
 def progress_bar(total: int | None, initial: int, time_budget: float | None, elapsed: float,
@@ -98,7 +152,7 @@ class RunReporter:
         frames = [np.asarray(Image.open(p)) for p in sorted(run.progress_dir.glob("step-*.png"))]
         if frames:
             visual.save_gif(frames, run.path / "progress.gif", fps=4)
-        stats = visual.read_jsonl(run.stats_path) if run.stats_path.is_file() else []
+        stats = run.read_records(run.stats_path)
         if stats:
             visual.plot_curves(stats, run.path / "losses.png")
         if config.z_dim == 2:
@@ -113,3 +167,59 @@ class RunReporter:
         seconds = time.perf_counter() - started
         self.say(f"wrote {run.path} (step {snapshot.step}, pictures in {seconds:.1f} s): "
                  "samples.png, losses.png, generator.safetensors, checkpoints/")
+
+
+class SilentReporter:
+    """Ranks > 0 report nothing: every reporter call (present or future) does nothing."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
+def reporter(run: RunFolder, config: TrainConfig, show_progress: bool) -> RunReporter | SilentReporter:
+    return RunReporter(run, config, show_progress) if parallel.is_main() else SilentReporter()
+
+
+def sample_share(generator: TrainedGenerator, num: int, seed: int, rank: int, world_size: int,
+                 batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rank `rank`'s part of generator.sample(num, seed): the same noise and labels, rendered here."""
+    part = rank_rows(num, rank, world_size)
+    z = generator.latents(num, seed)[part]
+    labels = np.arange(num)[part] % generator.num_classes if generator.conditional else None
+    chunks = [generator.generate(z[i:i + batch_size],
+                                 None if labels is None else torch.as_tensor(labels[i:i + batch_size]))
+              for i in range(0, len(z), batch_size)]
+    side = generator.config.data_size
+    images = torch.cat(chunks).numpy() if chunks else np.zeros((0, side, side), np.uint8)
+    return images, (None if labels is None else labels.astype(np.int64))
+
+
+def sample_spread(generator: TrainedGenerator, num: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """generator.sample(num, seed), every rank rendering its share; the whole set on every rank."""
+    if parallel.world_size() == 1:
+        return generator.sample(num, seed)
+    parts = parallel.all_gather(sample_share(generator, num, seed, parallel.rank(),
+                                                parallel.world_size()))
+    images = np.concatenate([images for images, _ in parts])
+    labels = None if parts[0][1] is None else np.concatenate([labels for _, labels in parts])
+    return images, labels
+
+
+def evaluate_snapshot(snapshot: Snapshot) -> dict:
+    """Score `eval_num` samples of the snapshot's generator; one metrics.jsonl record.
+
+    Uses fewer samples than `minigan eval` (default 2,000 vs 10,000), so its FID runs higher:
+    compare runs with `minigan eval`, and use this curve for trends and for picking the best step.
+    In a job every rank renders its share of the samples and rank 0 scores them: the same record
+    reaches every rank.
+    """
+    from ..metrics import evaluate_images
+
+    config, generator = snapshot.config, snapshot.generator
+    images, labels = sample_spread(generator, config.eval_num, seed=config.seed)
+    if not parallel.is_main():
+        return parallel.broadcast(None)
+    results = evaluate_images(images, labels, dataset=config.dataset, data_dir=config.data_dir,
+                              device=str(generator.device))
+    return parallel.broadcast({"step": snapshot.step, "elapsed": round(snapshot.elapsed, 2),
+                                  "num": config.eval_num, **{k: results[k] for k in TRACKED}})

@@ -3,15 +3,21 @@ noise; with several processes, each rank's share of both."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
+from ..config import TrainConfig
+from ..errors import ConfigError
+from ..models import one_hot
+from ..sampling import sample_latents
 from .batch_orders import BatchOrderSampler
-from .config import TrainConfig
-from .data import to_float
-from .errors import ConfigError
-from .models import one_hot
-from .sampling import sample_latents
+from .clusters import cluster_cdf, cluster_ids
+from .loading import load_dataset
+from .pixels import to_float
 
 NOISE_SALT = 0x9E3779B9  # G's noise stream is seeded with seed ^ NOISE_SALT: apart from the weights' init
 
@@ -56,16 +62,21 @@ class DeviceBatches:
                               f"{world_size} processes; use a multiple of {world_size}")
         self.shard_size = config.batch_size // world_size  # this rank's rows of every batch
         self.rows = slice(rank * self.shard_size, (rank + 1) * self.shard_size)
+        self.rank, self.world_size = rank, world_size
         self.z_dim, self.z_prior = config.z_dim, config.z_prior
         self.noise_rng = torch.Generator(device=device).manual_seed(config.seed ^ NOISE_SALT)
-        self.order = BatchOrderSampler(len(images), config.batch_size, config.batch_order, config.seed)
+        self.order = BatchOrderSampler(len(images), config.batch_size, config.batch_order, config.seed,
+                                       device)
         self.per_epoch = self.order.batches_per_epoch
         self.pixel_range, self.device = config.pixel_range, device
 
     def get(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Batch number `index` of the run, this rank's rows: ((b, 1, S, S) float in pixel_range,
-        (b, C) or None)."""
-        idx = self.order.indices(index)[self.rows].to(self.device)
+        (b, C) or None). A short batch (the last of an epoch under shuffle_keep_last) is split as
+        evenly as it goes: no rank is left without rows."""
+        idx = self.order.indices(index)
+        idx = idx[self.rows] if len(idx) == self.batch_size else idx[rank_rows(len(idx), self.rank,
+                                                                                 self.world_size)]
         real = to_float(self.images[idx], self.pixel_range)
         if self.pad_after_scaling:
             p = self.pad_after_scaling
@@ -76,3 +87,42 @@ class DeviceBatches:
         """The next batch's noise, this rank's rows: (shard_size, z_dim), from a (batch_size, z_dim) draw."""
         z = sample_latents(self.batch_size, self.z_dim, self.z_prior, self.device, generator=self.noise_rng)
         return z[self.rows]
+
+
+def rank_rows(num: int, rank: int, world_size: int) -> slice:
+    """Rank `rank`'s contiguous part of `num` items (the first num % world_size ranks take one more)."""
+    base, extra = divmod(num, world_size)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (rank < extra))
+
+
+@dataclass
+class TrainingData:
+    config: TrainConfig  # num_classes set to the data's when the config chose none
+    batches: DeviceBatches
+    cluster_cdf: torch.Tensor | None  # the training images' cluster frequencies (clustered G)
+    setup_seconds: float  # the clustering's time, counted in the time budget
+
+
+def load_training_data(config: TrainConfig, device: torch.device, rank: int = 0, world_size: int = 1,
+                       progress: bool = True) -> TrainingData:
+    """The config's training set on the device, with k-means pseudo-labels under `clusters`."""
+    data = load_dataset(config.data_dir, "train", dataset=config.dataset, progress=progress)
+    data.image_size  # noqa: B018 - raises the one-line DataError for non-square images
+    if config.conditional and data.labels is None:
+        raise ConfigError(f"conditional training needs labels, and {data.source} has none")
+    if config.conditional and data.num_classes != config.num_classes:
+        if config.num_classes != TrainConfig.num_classes and data.num_classes > config.num_classes:
+            raise ConfigError(f"{data.source} has {data.num_classes} classes but num_classes is "
+                              f"{config.num_classes}; raise --num-classes or drop it")
+        if config.num_classes == TrainConfig.num_classes:  # not chosen: the data's class count
+            config = dataclasses.replace(config, num_classes=data.num_classes)
+    labels, started, cdf = data.labels, time.perf_counter(), None
+    if config.clusters:  # pseudo-labels from the images alone
+        labels = cluster_ids(data.images, config.clusters, config.seed,
+                             data.labels if config.conditional else None, config.num_classes)
+        groups = config.num_classes if config.conditional else 1  # G's cluster_cdf rows
+        cdf = cluster_cdf(labels[config.train_holdout:], config.clusters, groups)
+    seconds = time.perf_counter() - started
+    return TrainingData(config, DeviceBatches(data.images, labels, config, device, rank, world_size), cdf,
+                        seconds)

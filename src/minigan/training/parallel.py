@@ -1,5 +1,6 @@
-"""One process or many: torchrun's environment, the process group, and the few collectives the loop
-needs. Every helper degrades to the one-process answer, so the loop has one code path.
+"""One process or many, and how the networks run: torchrun's environment, the process group, the
+few collectives the loop needs, and the callables the phases call (DDP, bf16 autocast,
+torch.compile). Every helper degrades to the one-process answer, so the loop has one code path.
 
 A launcher that sets WORLD_SIZE > 1 (with RANK, LOCAL_RANK, MASTER_ADDR, MASTER_PORT: torchrun) makes
 a job; anything else is one process and never touches torch.distributed. CPU jobs talk over gloo;
@@ -12,14 +13,17 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime
+import inspect
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
+from ..config import TrainConfig
 from ..errors import CheckpointError, ConfigError, MiniganError
 
 TIMEOUT_S = 300  # a collective that waits longer fails: a rank that hangs (not only one that dies) ends it
@@ -185,28 +189,6 @@ def check_agree(value: Any, what: str) -> None:
                               "folder must be on a filesystem every machine sees")
 
 
-def rank_seed(seed: int, rank: int, step: int = 0) -> int:
-    """The seed of rank `rank`'s own random streams (dropout, augmentation): the run seed on rank 0.
-
-    32 bits, because PyTorch's CPU generator keeps only the low 32 bits of a seed.
-    """
-    if rank == 0 and step == 0:
-        return seed
-    x = 0
-    for value in (seed, rank, step):  # splitmix64 over the three
-        x = (x + value + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-        x ^= x >> 31
-    return x & 0xFFFFFFFF
-
-
-def seed_rank_streams(seed: int) -> None:
-    """After the networks are built (the same weights on every rank): rank r > 0 reseeds its own streams."""
-    if rank():
-        torch.manual_seed(rank_seed(seed, rank()))
-
-
 def is_lost_peer(exc: BaseException) -> bool:
     """Does this error mean another process of the job died or stopped answering?"""
     if isinstance(exc, getattr(dist, "DistError", ())):
@@ -228,36 +210,104 @@ def fail_together(where: Callable[[], str] = lambda: "", resume: str = "") -> It
                        f"was killed, crashed or hangs, so the job stops{advice}") from None
 
 
-def sweep_devices(spec: str = "auto") -> list[str]:
-    """The devices a sweep may place runs on: 'auto' (every GPU, else the CPU), 'cpu', 'cuda' (every
-    GPU) or a comma-separated list like 'cuda:0,cuda:2'."""
-    from ..runtime import resolve_device
-
-    if spec in ("auto", "cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count:
-            return [f"cuda:{i}" for i in range(count)]
-        if spec == "cuda":
-            raise ConfigError("devices 'cuda': this machine has no GPU; use --devices cpu")
-        return ["cpu"]
-    names = [name.strip() for name in spec.split(",") if name.strip()]
-    if not names:
-        raise ConfigError(f"devices {spec!r} names no device; use auto, cpu, cuda or cuda:0,cuda:1")
-    return [str(resolve_device(name)) for name in names]
-
-
-def device_for_worker(index: int, devices: Sequence[str]) -> str:
-    """The device of sweep worker `index`: one run per device at a time, round robin over `devices`."""
-    if not devices:
-        raise ConfigError("a sweep needs at least one device")
-    if index < 0:
-        raise ConfigError(f"worker index must be zero or positive, got {index}")
-    return devices[index % len(devices)]
-
-
 def short_cause(exc: BaseException) -> str:
     """The cause in a few words: gloo's "[.../pair.cc:553] Connection closed by peer [addr]:port. ..." ->
     "Connection closed by peer [addr]:port"."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     text = re.sub(r"^\[[^\]]*\.(?:cc|cpp|h):\d+\]\s*", "", text)
     return text.split(". ")[0][:200]
+
+
+# ----------------------------------------------------------------------------- the networks' callables
+# Measured on a 2-vCPU AMD EPYC (AVX2, no native bf16), torch 2.13 (benchmarks/README.md, "Leads").
+CPU_COMPILE = ("on CPU it made mlp4 47% and fast 5% slower per step, after 30-76 s of compiling "
+               "(benchmarks/README.md)")
+CPU_BF16 = "bf16 autocast ran mlp4 13x and dcgan 15x slower on a CPU without native bf16"
+
+
+def check_job(config: TrainConfig) -> None:
+    """Refuse, in one line, what a job of several processes cannot run."""
+    if world_size() > 1 and (config.gp_lambda or config.update_scheme == "simultaneous"):
+        raise ConfigError("--gp-lambda and --update-scheme simultaneous take gradients DDP cannot "
+                          "average across processes: run them on one process")
+    if world_size() > 1 and config.lr_decay != "none" and config.time_budget is not None:
+        raise ConfigError("--lr-decay over a --time-budget follows each process's own clock, and the "
+                          "ranks' rates would part: give --steps or --epochs under torchrun")
+
+
+def check(config: TrainConfig, device: torch.device) -> None:
+    """Refuse, in one line, the switches that do not work or do not pay on this device."""
+    if device.type != "cuda":
+        if config.compile:
+            raise ConfigError(f"--compile pays only on CUDA: {CPU_COMPILE}; drop --compile or train with "
+                              "--device cuda")
+        if config.precision == "bf16":
+            raise ConfigError(f"--precision bf16 is for CUDA: {CPU_BF16}; drop it or use --device cuda")
+    elif config.precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"--precision bf16 needs a GPU with bfloat16 (Ampere or newer); {device} has none: "
+                          "use --precision fp32")
+
+
+def enable_tf32(device: torch.device) -> None:
+    """fp32 matmuls and convolutions on CUDA's TF32 tensor cores (10-bit mantissa inputs, fp32 sums)."""
+    if device.type != "cuda":
+        return
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    if hasattr(matmul, "fp32_precision"):  # torch >= 2.9; mixing it with allow_tf32 is an error
+        matmul.fp32_precision = conv.fp32_precision = "tf32"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+
+class Autocast(nn.Module):
+    """Run `inner` under autocast to `dtype`; hand back float32, so losses and backward stay fp32.
+
+    bf16 keeps fp32's exponent range, so no loss scaling is needed (unlike fp16).
+    """
+
+    def __init__(self, inner: Callable, device_type: str, dtype: torch.dtype = torch.bfloat16) -> None:
+        super().__init__()
+        self.inner, self.device_type, self.dtype = inner, device_type, dtype
+
+    def forward(self, *args):
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            out = self.inner(*args)
+        return out.float()
+
+
+def ddp(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """DistributedDataParallel over `module` in a job (the module itself on one process).
+
+    Buffers are not re-broadcast before each forward: G's batchnorm statistics stay each rank's own
+    (every rank normalises over its share of the batch), and no collective runs in a forward pass.
+    """
+    if not active():
+        return module
+    wrapper = torch.nn.parallel.DistributedDataParallel
+    no_sync_buffers = ({"forward_sync_buffers": False} if "forward_sync_buffers" in  # torch >= 2.12's name
+                       inspect.signature(wrapper).parameters else {"broadcast_buffers": False})
+    return wrapper(module, device_ids=[device.index] if device.type == "cuda" else None, **no_sync_buffers)
+
+
+def build(G: nn.Module, D: nn.Module, config: TrainConfig, device: torch.device,
+          compile_backend: str = "inductor") -> tuple[Callable, Callable, Callable]:
+    """(G for the D and G phases, D for the D phase, D for the G phase), without checks.
+
+    D's phase goes through DDP (its gradients are averaged over the ranks); G's phase calls D itself,
+    frozen, so DDP never waits for D gradients nobody computes. G goes through DDP in both phases:
+    its gradients come from G's phase.
+    """
+    if config.compile:
+        G, D = torch.compile(G, backend=compile_backend), torch.compile(D, backend=compile_backend)
+    G_train, D_train, D_frozen = ddp(G, device), ddp(D, device), D
+    if config.precision == "bf16":
+        G_train, D_train, D_frozen = (Autocast(f, device.type) for f in (G_train, D_train, D_frozen))
+    return G_train, D_train, D_frozen
+
+
+def wrap(G: nn.Module, D: nn.Module, config: TrainConfig,
+         device: torch.device) -> tuple[Callable, Callable, Callable]:
+    """The loop's entry: refuse what does not pay here, TF32 on CUDA, then `build`."""
+    check(config, device)
+    enable_tf32(device)
+    return build(G, D, config, device)

@@ -20,23 +20,24 @@ exactly: batch k after a restart is batch k of the uninterrupted run.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 
-BatchOrder = Literal["shuffle", "shuffle_keep_last", "file", "fixed", "replacement", "tf_next_batch",
-                     "tf_next_batch_legacy"]
+from ..config.choices import BatchOrder
+
 BATCH_ORDERS: tuple[str, ...] = get_args(BatchOrder)
 
 
 class BatchOrderSampler:
     def __init__(self, num_images: int, batch_size: int, order: BatchOrder = "shuffle",
-                 seed: int = 0) -> None:
+                 seed: int = 0, device: torch.device | str = "cpu") -> None:
         if order not in BATCH_ORDERS:
             raise ValueError(f"unknown batch order {order!r}; choose one of: {', '.join(BATCH_ORDERS)}")
         if not 0 < batch_size <= num_images:
             raise ValueError(f"batch_size must be in 1..{num_images} (the dataset), got {batch_size}")
         self.n, self.batch_size, self.order, self.seed = num_images, batch_size, order, seed
+        self.device = torch.device(device)  # each permutation is copied there once, not every batch
         self._cache: dict[int, torch.Tensor] = {}
 
     @property
@@ -50,14 +51,18 @@ class BatchOrderSampler:
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         if self.order == "file" or (self.order == "tf_next_batch_legacy" and epoch == 0):
-            return torch.arange(self.n)
+            epoch = -1  # file order: one cached arange
         if self.order == "fixed":
             epoch = 0
         if epoch not in self._cache:
             if len(self._cache) > 2:  # batches move forward; keep the last two epochs only
                 self._cache.pop(min(self._cache))
-            rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._cache[epoch] = torch.randperm(self.n, generator=rng)
+            if epoch == -1:
+                order = torch.arange(self.n)
+            else:
+                rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                order = torch.randperm(self.n, generator=rng)
+            self._cache[epoch] = order.to(self.device)
         return self._cache[epoch]
 
     def indices(self, k: int) -> torch.Tensor:
@@ -68,7 +73,7 @@ class BatchOrderSampler:
         B = self.batch_size
         if self.order == "replacement":
             rng = torch.Generator().manual_seed(self.seed * 1_000_003 + k)
-            return torch.randint(0, self.n, (B,), generator=rng)
+            return torch.randint(0, self.n, (B,), generator=rng).to(self.device, non_blocking=True)
         if self.order == "tf_next_batch":
             start = k * B
             epoch, offset = divmod(start, self.n)

@@ -1,0 +1,216 @@
+"""One training iteration as phases, the way stylegan2-ada-pytorch's loop runs its loss:
+
+    Dmain  (1) D: maximise log D(x) + log(1 - D(G(z)))  [+ the WGAN-GP penalty at interpolates]
+    Dreg   D's lazy R1/R2 penalty, every `reg_interval` D steps, scaled by the interval
+    Gmain  (2) G: maximise log D(G(z)) (or the configured G loss), D frozen
+    Dboth  the dcgan write-up's Keras train_step: one forward, G's and D's gradients from it
+
+`schedule(config)` lists one iteration's phases: k x (Dmain, Dreg), then Gmain (G first for the
+write-ups that step G first), or (Dboth, Dreg) for simultaneous updates. Every stabiliser belongs to
+a phase (augmentation to everything D judges, GP to Dmain and Dboth, R1/R2 to Dreg), so no scheme
+can skip one. Which reals and fakes each phase takes is fidelity.py's `Feed`; the balance rule
+pauses a side; the loop never knows which loss it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from ..config import TrainConfig
+from . import parallel
+from .augment import Augmenter
+from .ema import GeneratorEMA
+from .fidelity import Fakes, Feed, OptimiserStep, scaled
+from .losses import DLossSpec, LazyRegulariser, wgan_gp_penalty
+
+Tensor = torch.Tensor
+PhaseName = Literal["Dmain", "Dreg", "Gmain", "Dboth"]
+Pause = Literal["none", "d", "g"]
+
+
+def schedule(config: TrainConfig) -> list[PhaseName]:
+    """The phases of one iteration, in order."""
+    reg: list[PhaseName] = ["Dreg"] if config.r1_gamma or config.r2_gamma else []
+    if config.update_scheme == "simultaneous":
+        return ["Dboth", *reg]
+    d_side: list[PhaseName] = ["Dmain", *reg] * config.d_steps
+    g_side: list[PhaseName] = ["Gmain"] * config.g_steps
+    return d_side + g_side if config.update_order == "d_first" else g_side + d_side
+
+
+@dataclass
+class Networks:
+    """The modules the phases call: DDP-, compile- or autocast-wrapped (`G_train`, `D_train`; D in
+    G's phase is `D_frozen`: not through DDP, nothing waits for D gradients nobody computes) and
+    the plain ones (`G`, `D`) for the penalties' double backward, which neither DDP nor
+    torch.compile takes."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    G_train: Callable
+    D_train: Callable
+    D_frozen: Callable
+
+
+@dataclass
+class Outcome:
+    """What one iteration leaves to log: D's last logits and losses, the penalty if any."""
+
+    real_logits: Tensor
+    fake_logits: Tensor
+    loss_d: Tensor
+    loss_g: Tensor | None = None
+    penalty: Tensor | None = None
+    last_real: tuple[Tensor, Tensor | None] | None = None
+
+
+class GANLoss:
+    """D's and G's objectives, phase by phase: each method computes only what its phase needs and
+    backpropagates it (the caller zeroes gradients before and steps the optimiser after)."""
+
+    def __init__(self, config: TrainConfig, nets: Networks, d_loss: DLossSpec,
+                 g_loss: Callable[[Tensor], Tensor], augmenter: Augmenter) -> None:
+        self.config, self.nets, self.augmenter = config, nets, augmenter
+        self.d_loss, self.g_loss = d_loss, g_loss
+        self.reg = LazyRegulariser(config.r1_gamma, config.r2_gamma, config.reg_interval)
+
+    def _gp(self, real: Tensor, fakes: Fakes, y: Tensor | None) -> Tensor | None:
+        if not self.config.gp_lambda:
+            return None
+        critic = self.augmenter.judged_by(self.nets.D)
+        return wgan_gp_penalty(critic, real, fakes.images.detach(), y, lam=self.config.gp_lambda)
+
+    def d_main(self, real: Tensor, y: Tensor | None, fakes: Fakes, train: bool) -> Outcome:
+        """(1) D on reals and fakes in one call; with `train` False (D paused) only its logits."""
+        B = real.shape[0]
+        with torch.set_grad_enabled(train):
+            pair = torch.cat([real, fakes.images.detach()])
+            labels = None if y is None else torch.cat([y, fakes.labels])
+            logits = self.nets.D_train(self.augmenter.shown(pair), labels)
+            out = Outcome(logits[:B], logits[B:], None)
+            out.loss_d = self.d_loss.loss(out.real_logits, out.fake_logits)  # logged without penalties
+            if train:
+                out.penalty = self._gp(real, fakes, y)
+        if train:
+            total = scaled(self.config, out.loss_d, B)
+            (total if out.penalty is None else total + out.penalty).backward()
+        return out
+
+    def d_reg(self, real: Tensor, y: Tensor | None, fakes: Fakes) -> Tensor:
+        """Lazy R1/R2 on D itself, not its wrappers; the ranks average the gradients by hand, as
+        DDP would (R1 leaves D's output bias without one, which DDP would wait for)."""
+        penalty = self.reg.loss(self.augmenter.judged_by(self.nets.D), real, fakes.images, y, fakes.labels)
+        penalty.backward()
+        parallel.average_gradients_(self.nets.D.parameters())
+        return penalty / self.reg.interval  # logged per step, like the main phase's
+
+    def g_main(self, fakes: Fakes) -> Tensor:
+        """(2) G through a frozen D: no weight gradients for D."""
+        D = self.nets.D
+        D.requires_grad_(False)
+        loss = self.g_loss(self.nets.D_frozen(self.augmenter.shown(fakes.images), fakes.labels))
+        scaled(self.config, loss, len(fakes.images)).backward()
+        D.requires_grad_(True)
+        return loss
+
+    def d_both(self, real: Tensor, y: Tensor | None, fakes: Fakes) -> Outcome:
+        """Keras' train_step: one forward, both tapes; G's gradient through D's pre-update weights."""
+        B, (G, D) = real.shape[0], (self.nets.G, self.nets.D)
+        labels = None if y is None else torch.cat([y, fakes.labels])
+        logits = self.nets.D_train(self.augmenter.shown(torch.cat([real, fakes.images])), labels)
+        out = Outcome(logits[:B], logits[B:], None)
+        out.loss_d = self.d_loss.loss(out.real_logits, out.fake_logits)
+        out.loss_g = self.g_loss(out.fake_logits)
+        out.penalty = self._gp(real, fakes, y)
+        loss_d = scaled(self.config, out.loss_d, B) + (0 if out.penalty is None else out.penalty)
+        g_params, d_params = list(G.parameters()), list(D.parameters())
+        g_grads = torch.autograd.grad(scaled(self.config, out.loss_g, B), g_params, retain_graph=True)
+        d_grads = torch.autograd.grad(loss_d, d_params)
+        for params, grads in ((g_params, g_grads), (d_params, d_grads)):
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g
+        return out
+
+
+class Iteration:
+    """Runs one iteration's phases: zero the gradients, the loss's phase, the optimiser step."""
+
+    def __init__(self, config: TrainConfig, loss: GANLoss, feed: Feed, opt_G: torch.optim.Optimizer,
+                 opt_D: torch.optim.Optimizer, ema: GeneratorEMA | None) -> None:
+        self.config, self.loss, self.feed, self.ema = config, loss, feed, ema
+        self.phases = schedule(config)
+        self.opt_G, self.opt_D = opt_G, opt_D
+        self.step_G, self.step_D = OptimiserStep(opt_G, config), OptimiserStep(opt_D, config)
+
+    def run(self, step: int, pause: Pause) -> Outcome:
+        """Iteration number `step` (0-based); pause: the side the balance rule holds back ("none",
+        "d" or "g"). Dreg runs on D steps step * d_steps + i that are multiples of its interval."""
+        feed, loss = self.feed, self.loss
+        feed.begin()
+        i = j = 0  # D and G steps taken this iteration
+        out: Outcome | None = None
+        fakes = g_fakes = None
+        real, y = feed.first
+        for phase in self.phases:
+            if phase == "Dmain":
+                real, y = feed.reals(i)
+                fakes = feed.fakes_for_d(i, y, g_paused=pause == "g")
+                if pause != "d":
+                    self.opt_D.zero_grad(set_to_none=True)
+                out = self._merge(out, loss.d_main(real, y, fakes, train=pause != "d"))
+                if pause != "d":
+                    self.step_D()
+                    loss.augmenter.observe(out.real_logits)
+                i += 1
+                if i == self.config.d_steps:
+                    feed.after_d(fakes, g_paused=pause == "g")
+            elif phase == "Dreg":
+                if pause == "d" or not loss.reg.due(step * self.config.d_steps + i - 1):
+                    continue
+                self.opt_D.zero_grad(set_to_none=True)
+                out.penalty = loss.d_reg(real, y, fakes)
+                self.step_D()
+            elif phase == "Gmain":
+                if pause == "g":
+                    continue
+                g_fakes = feed.fakes_for_g(j, g_fakes)
+                self.opt_G.zero_grad(set_to_none=True)
+                loss_g = loss.g_main(g_fakes)
+                self.step_G()
+                self._update_ema()
+                feed.after_g(j, g_fakes)
+                j += 1
+                out = self._merge(out, None, loss_g)
+            else:  # Dboth
+                fakes = feed.draw(y)
+                out = loss.d_both(real, y, fakes)
+                i += 1
+                self.step_G()
+                self.step_D()
+                loss.augmenter.observe(out.real_logits)
+                self._update_ema()
+        if pause == "g":  # logged only: what G's loss would be on the fakes D just judged
+            out.loss_g = loss.g_loss(out.fake_logits.detach())
+        out.last_real = (real, y)
+        return out
+
+    @staticmethod
+    def _merge(out: Outcome | None, d_out: Outcome | None, loss_g: Tensor | None = None) -> Outcome | None:
+        """D's newest logits and losses with G's newest loss (either side may have run first)."""
+        if d_out is not None:
+            if out is not None and out.loss_g is not None:
+                d_out.loss_g = out.loss_g
+            return d_out
+        if out is None:  # G first: D has not run yet
+            return Outcome(None, None, None, loss_g)
+        out.loss_g = loss_g
+        return out
+
+    def _update_ema(self) -> None:
+        if self.ema is not None:
+            batch = self.config.batch_size
+            self.ema.update(self.loss.nets.G, batch, self.feed.batches_seen * batch)
