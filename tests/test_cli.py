@@ -110,3 +110,16 @@ def test_eval_scores_a_run_and_an_npz_beside_the_real_floor(trained_runs, tmp_pa
     printed = json.loads(capsys.readouterr().out)
     assert printed["metrics"]["num_images"] == 120 and printed["real_floor"] is None
     assert (tmp_path / "s.metrics.json").is_file()
+
+
+def test_train_help_groups_the_flags_by_config_section_with_the_write_ups_apart(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    sections = [line.split(" (")[0] for line in text.splitlines()
+                if line.endswith(":") and line[:1].isalpha() and "(" in line]
+    assert sections == ["data", "networks", "losses and optimisers", "stabilisers", "adaptive balance",
+                        "health", "budgets", "run", "write-up fidelity"]
+    stabilisers, fidelity = text.index("\nstabilisers ("), text.index("\nwrite-up fidelity (")
+    assert stabilisers < text.index("\n  --r1-gamma") < text.index("\nadaptive balance (")
+    assert fidelity < text.index("\n  --update-order") and fidelity < text.index("\n  --adam-eps-style")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import config_fields, field_choices, field_help, flag
+from ..config import config_fields, field_choices, field_help, field_sections, flag
 from ..data.datasets import DATASET_NAMES
 from ..experiments import commands as experiments
 from ..presets import preset_names
@@ -53,10 +53,17 @@ _DATASET_HELP = f"one of: {', '.join(DATASET_NAMES)}"
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("config overrides (default: the preset's value)")
-    helps = field_help()
-    for f in config_fields():
-        text = helps[f.name]
+    """One group per section of TrainConfig, the write-ups' peculiarities last, apart."""
+    helps, sections = field_help(), field_sections()
+    order = sorted(config_fields(), key=lambda f: sections[f.name] == "write-up fidelity")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in order:
+        section = sections[f.name]
+        if section not in groups:
+            title = (f"{section} (what --literal sets; docs/fidelity.md)" if section == "write-up fidelity"
+                     else f"{section} (default: the preset's value)")
+            groups[section] = parser.add_argument_group(title)
+        group, text = groups[section], helps[f.name]
         if f.type in (bool, "bool"):
             group.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
                                default=None, help=text)
