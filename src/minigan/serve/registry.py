@@ -34,7 +34,7 @@ from .params import ApiError
 GENERATOR_FILE = "generator.safetensors"
 MAX_WAITING = 64  # costly requests admitted at once; past that a request gets 503 instead of waiting
 PNG_WORKERS = 2  # PNGs encoded at once (small: a 16 x 16 grid is 482 x 482 pixels)
-GIF_WORKERS = 1  # GIFs encoded at once: a 600-frame clock at scale 8 holds ~300 MB while it encodes
+GIF_WORKERS = 2  # GIFs encoded at once: a 600-frame clock at scale 8 adds ~200 MB while it encodes
 T = TypeVar("T")
 
 
