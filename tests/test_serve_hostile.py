@@ -12,11 +12,14 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +35,8 @@ from starlette.testclient import TestClient  # noqa: E402
 import minigan  # noqa: E402
 from minigan.serve import app as app_module  # noqa: E402
 from minigan.serve import create_app, guard, params, registry  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -249,3 +254,21 @@ def test_a_request_head_that_never_ends_is_closed(runs, monkeypatch):
         assert answer.startswith(b"HTTP/1.1 200")
         assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["runs"][0]["id"] == "fast"
     assert params.MAX_JSON_DEPTH >= 3  # the page's own morph body ({"z": [...]}) fits
+
+
+@pytest.mark.slow
+def test_the_load_benchmark_reports_what_the_docs_quote(runs, tmp_path):
+    """benchmarks/serve_load.py end to end, tiny: the figures docs/reliability.md quotes are there."""
+    out = tmp_path / "load.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "serve_load.py"), "--run", str(runs / "fast-cond"),
+               "--requests", "8", "--clients", "4", "--gif-every", "4", "--json", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = json.loads(out.read_text())
+    assert figures["failed"] == 0 and figures["requests"] == 8
+    assert {kind: f["n"] for kind, f in figures["by_endpoint"].items()} == {
+        "samples.png": 6, "interpolate.gif": 1, "clock.gif": 1}
+    assert figures["median_ms"] <= figures["p95_ms"] <= figures["max_ms"]
+    assert figures["rss_before_mb"] <= figures["rss_peak_mb"]
+    assert "peak" in done.stdout and "p95" in done.stdout
