@@ -292,7 +292,7 @@ LOAD_IMAGE = """(src) => new Promise((resolve) => {
     img.src = src; })"""
 
 
-def test_another_sites_page_cannot_make_the_server_compute(served):
+def test_another_sites_page_cannot_make_the_server_compute(browser, served):
     """A page on another site (http://localhost:PORT is not 127.0.0.1's site) embeds a costly picture:
     Chromium marks it cross-site and the API refuses it; the playground's own page still loads it.
 
@@ -302,21 +302,20 @@ def test_another_sites_page_cannot_make_the_server_compute(served):
     url, _, _ = served
     port = url.rsplit(":", 1)[1]
     target = f"{url}/api/runs/fast/samples.png?grid=16"
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-features=LocalNetworkAccessChecks"])
-        try:
-            tab = chromium.new_context().new_page()
-            elsewhere = f"http://localhost:{port}/elsewhere.html"
-            tab.route(elsewhere, lambda route: route.fulfill(content_type="text/html", body="<p>elsewhere"))
-            tab.goto(elsewhere)
-            assert tab.evaluate(LOAD_IMAGE, target) == "refused"
-            own = chromium.new_context().new_page()
-            own.goto(f"{url}/")
-            assert own.evaluate(LOAD_IMAGE, target) == "loaded"
-        finally:
-            chromium.close()
+    chromium = browser.browser_type.launch(  # a second Chromium from the same Playwright
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-features=LocalNetworkAccessChecks"])
+    try:
+        tab = chromium.new_context().new_page()
+        elsewhere = f"http://localhost:{port}/elsewhere.html"
+        tab.route(elsewhere, lambda route: route.fulfill(content_type="text/html", body="<p>elsewhere"))
+        tab.goto(elsewhere)
+        assert tab.evaluate(LOAD_IMAGE, target) == "refused"
+        own = chromium.new_context().new_page()
+        own.goto(f"{url}/")
+        assert own.evaluate(LOAD_IMAGE, target) == "loaded"
+    finally:
+        chromium.close()
 
 
 def test_a_damaged_generator_shows_in_the_picker_and_the_last_weights_serve(page, served):
