@@ -197,7 +197,8 @@ def discover(paths: Sequence[str | Path]) -> list[tuple[Path, str]]:
 
 
 class RunTable:
-    """Runs by id, and the one lock that serialises generator work (a burst queues behind it)."""
+    """Runs by id, and the lanes their work runs in: generator calls one at a time, encoding beside
+    them; a burst waits on the event loop, at most MAX_WAITING requests of it."""
 
     def __init__(self, paths: Sequence[str | Path], device: str = "cpu") -> None:
         taken: set[str] = set()
