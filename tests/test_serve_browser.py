@@ -285,3 +285,51 @@ def test_watch_a_run_train_updates_by_itself(page, served, tmp_path):
     page.wait_for_function("document.querySelector('#progress-caption').textContent.includes('step 40')")
     assert image_bytes(page, "#watch-progress") == (live / "progress" / "step-000000010.png").read_bytes()
     page.screenshot(path=tmp_path / "watch.png", full_page=True)
+
+
+LOAD_IMAGE = """(src) => new Promise((resolve) => {
+    const img = new Image(); img.onload = () => resolve("loaded"); img.onerror = () => resolve("refused");
+    img.src = src; })"""
+
+
+def test_another_sites_page_cannot_make_the_server_compute(browser, served):
+    """A page on another site (http://localhost:PORT is not 127.0.0.1's site) embeds a costly picture:
+    Chromium marks it cross-site and the API refuses it; the playground's own page still loads it.
+
+    Chromium's Local Network Access would block this request itself; it is turned off here to stand
+    for the browsers that send it (Firefox, Safari, older Chromes, or a user who allowed it).
+    """
+    url, _, _ = served
+    port = url.rsplit(":", 1)[1]
+    target = f"{url}/api/runs/fast/samples.png?grid=16"
+    chromium = browser.browser_type.launch(  # a second Chromium from the same Playwright
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-features=LocalNetworkAccessChecks"])
+    try:
+        tab = chromium.new_context().new_page()
+        elsewhere = f"http://localhost:{port}/elsewhere.html"
+        tab.route(elsewhere, lambda route: route.fulfill(content_type="text/html", body="<p>elsewhere"))
+        tab.goto(elsewhere)
+        assert tab.evaluate(LOAD_IMAGE, target) == "refused"
+        own = chromium.new_context().new_page()
+        own.goto(f"{url}/")
+        assert own.evaluate(LOAD_IMAGE, target) == "loaded"
+    finally:
+        chromium.close()
+
+
+def test_a_damaged_generator_shows_in_the_picker_and_the_last_weights_serve(page, served):
+    """Last in this file: it damages the live run's generator file."""
+    url, _, live = served
+    open_panel(page, url, "live", "samples")
+    natural_width(page, "#samples-img", 2 + 8 * 30)
+    first = image_bytes(page, "#samples-img")
+    path = live / "generator.safetensors"
+    path.write_bytes(path.read_bytes()[:100])  # cut short: not a generator any more
+    page.reload()
+    page.wait_for_selector("#panel-samples.active")
+    page.wait_for_function("document.querySelector('#run-picker').selectedOptions[0].textContent"
+                           ".includes('last good weights')")
+    assert "serving the last good one" in page.text_content("#run-facts")
+    natural_width(page, "#samples-img", 2 + 8 * 30)
+    assert image_bytes(page, "#samples-img") == first

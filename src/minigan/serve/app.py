@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import json
 import socket
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+import anyio
 import numpy as np
 import torch
 import uvicorn
@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from minigan.errors import ConfigError, MiniganError
 
-from . import latent, params, pictures, projection
+from . import guard, latent, params, pictures, projection
 from .params import (
     MAX_JSON,
     MAX_LATENT,
@@ -37,6 +37,7 @@ from .params import (
     MAX_STEPS,
     MAX_UPLOAD,
     ApiError,
+    parse_json,
 )
 from .pictures import compute, digit_param, image_response, load, query
 from .registry import RunTable
@@ -44,6 +45,7 @@ from .watch import RunFiles
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK_NAMES = ["127.0.0.1", "localhost"]
+BODY_SECONDS = 30.0  # a request body must arrive within this; a slow one would hold its place in the queue
 # The page loads nothing from elsewhere; the policy makes a stray CDN link fail loudly in the browser test.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
@@ -74,16 +76,18 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise too_big
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
+    with anyio.move_on_after(BODY_SECONDS):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
+    raise ApiError(408, f"the {what} did not arrive within {BODY_SECONDS:g} s")
 
 
 def data_url(image: np.ndarray) -> str:
-    """uint8 (28, 28) -> a data: URL of its PNG, for JSON answers that carry pictures."""
+    """uint8 (28, 28) -> a data: URL of its PNG, for JSON answers that carry pictures (call off the loop)."""
     return "data:image/png;base64," + base64.b64encode(params.png_bytes(image[None], 1, padding=0)).decode()
 
 
@@ -92,7 +96,7 @@ def create_app(table: RunTable, allowed_hosts: Sequence[str] | None = None) -> S
     files = {run_id: RunFiles(entry.path) for run_id, entry in table.entries.items() if entry.is_folder}
 
     async def runs(request: Request) -> dict:
-        query(request)
+        query(request)  # entry.info never raises: one damaged run is its own row's error
         infos = [await run_in_threadpool(entry.info) for entry in table.entries.values()]
         return {"runs": infos, "limits": LIMITS}
 
@@ -114,17 +118,14 @@ def create_app(table: RunTable, allowed_hosts: Sequence[str] | None = None) -> S
         found = await compute(table, lambda: projection.project(gen, target, steps=steps, seconds=seconds,
                                                                 digit=digit, seed=seed))
         drawing = np.uint8(np.rint(target * 255))
-        return {**found, "image": data_url(found["image"]), "target": data_url(drawing)}
+        image, shown = await table.encode(lambda: (data_url(found["image"]), data_url(drawing)))
+        return {**found, "image": image, "target": shown}
 
     async def morph(request: Request) -> Response:
         """POST {"z", "digit", "to_seed", "to_digit", "steps", "method"} -> a strip z -> latents(to_seed)."""
         _, gen = await load(table, request)
         query(request)
-        body = await read_body(request, MAX_JSON, "JSON body")
-        try:
-            spec = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            spec = None
+        spec = parse_json(await read_body(request, MAX_JSON, "JSON body"))
         q = params.json_query(spec, ("z", "digit", "to_seed", "to_digit", "steps", "method"),
                               '{"z": [...], "to_seed": 1}')
         z = spec.get("z")
@@ -138,7 +139,7 @@ def create_app(table: RunTable, allowed_hosts: Sequence[str] | None = None) -> S
         steps, method = q.int("steps", 10, 2, MAX_STEPS), q.choice("method", "linear", ("linear", "slerp"))
         end = gen.latents(1, q.int("to_seed", 0, 0, MAX_SEED))[0]
         images = await compute(table, latent.morph, gen, start, end, steps, method, digit, to_digit)
-        return image_response(params.png_bytes(images, steps))
+        return await pictures.png_response(table, images, steps)
 
     async def training(request: Request) -> dict:
         entry = table.get(request.path_params["run"])
@@ -158,38 +159,44 @@ def create_app(table: RunTable, allowed_hosts: Sequence[str] | None = None) -> S
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
-    def api(path: str, handler, methods: Sequence[str] = ("GET",)) -> Route:
+    def api(path: str, handler, methods: Sequence[str] = ("GET",), costly: bool = False) -> Route:
+        """A JSON or picture route; a costly one (generator work) holds a place from `table.admit`."""
         async def endpoint(request: Request) -> Response:
-            result = await handler(request)
+            if costly:
+                async with table.admit():
+                    result = await handler(request)
+            else:
+                result = await handler(request)
             return result if isinstance(result, Response) else JSONResponse(result)
 
         return Route(path, endpoint, methods=list(methods))
 
-    def on_table(handler):
-        return lambda request: handler(table, request)
+    def picture(path: str, handler) -> Route:
+        return api(path, lambda request: handler(table, request), costly=True)
 
     run = "/api/runs/{run}"
     routes = [
         Route("/", index), Mount("/static", StaticFiles(directory=STATIC), name="static"),
         api("/api/runs", runs), api(run, run_info),
-        api(f"{run}/samples.png", on_table(pictures.samples)),
-        api(f"{run}/directions", on_table(pictures.directions)),
-        api(f"{run}/directions.png", on_table(pictures.directions_png)),
-        api(f"{run}/z", on_table(pictures.latents)),
-        api(f"{run}/latent.png", on_table(pictures.latent_png)),
-        api(f"{run}/map.png", on_table(pictures.latent_map)),
-        api(f"{run}/interpolate.png", on_table(pictures.interpolate_png)),
-        api(f"{run}/interpolate.gif", on_table(pictures.interpolate_gif)),
-        api(f"{run}/clock.png", on_table(pictures.clock_png)),
-        api(f"{run}/clock.gif", on_table(pictures.clock_gif)),
-        api(f"{run}/amplitude.png", on_table(pictures.amplitude_png)),
-        api(f"{run}/project", project, methods=("POST",)),
-        api(f"{run}/morph.png", morph, methods=("POST",)),
+        picture(f"{run}/samples.png", pictures.samples),
+        picture(f"{run}/directions", pictures.directions),
+        picture(f"{run}/directions.png", pictures.directions_png),
+        picture(f"{run}/z", pictures.latents),
+        picture(f"{run}/latent.png", pictures.latent_png),
+        picture(f"{run}/map.png", pictures.latent_map),
+        picture(f"{run}/interpolate.png", pictures.interpolate_png),
+        picture(f"{run}/interpolate.gif", pictures.interpolate_gif),
+        picture(f"{run}/clock.png", pictures.clock_png),
+        picture(f"{run}/clock.gif", pictures.clock_gif),
+        picture(f"{run}/amplitude.png", pictures.amplitude_png),
+        api(f"{run}/project", project, methods=("POST",), costly=True),
+        api(f"{run}/morph.png", morph, methods=("POST",), costly=True),
         api(f"{run}/training", training), api(f"{run}/progress.png", progress),
     ]
     middleware = [Middleware(SecurityHeaders)]
     if allowed_hosts:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
+    middleware.append(Middleware(guard.CrossSiteGuard, refuse=_error))
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={
         ApiError: lambda request, exc: _error(exc.status, exc.message),
         MiniganError: lambda request, exc: _error(400, str(exc)),
@@ -240,6 +247,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def server(table: RunTable, allowed_hosts: Sequence[str] | None = None) -> uvicorn.Server:
+    """The uvicorn server for `table` (run it with `.run(sockets=[sock])`): request heads time out."""
+    config = uvicorn.Config(create_app(table, allowed_hosts), log_level="warning",
+                            timeout_graceful_shutdown=2, http=guard.HeaderTimeoutProtocol)
+    return uvicorn.Server(config)
+
+
 def serve(runs: Sequence[str | Path], host: str = "127.0.0.1", port: int = 8000, device: str = "cpu") -> None:
     """Serve the playground for `runs` (run folders, folders of runs, generator files) until Ctrl-C."""
     if not 0 <= port <= 65535:
@@ -251,7 +265,7 @@ def serve(runs: Sequence[str | Path], host: str = "127.0.0.1", port: int = 8000,
               "the page and make it compute (there is no login)", file=sys.stderr)
     sock = _bind(host, port)  # a busy port fails before the generators load
     try:
-        for entry in table.entries.values():  # load every generator now: errors show before the URL does
+        for entry in table.entries.values():  # load every generator now: problems show before the URL does
             info = entry.info()
             state = f"step {info['step']}" if info["ready"] else info["error"]
             print(f"minigan: {entry.id}: {entry.shown} ({info['preset']}, {state})")
@@ -263,5 +277,4 @@ def serve(runs: Sequence[str | Path], host: str = "127.0.0.1", port: int = 8000,
     shown_host = f"[{host}]" if ":" in host else host
     print(f"minigan: serving {len(table.entries)} run(s) ({', '.join(table.entries)}) at "
           f"http://{shown_host}:{sock.getsockname()[1]}/ (Ctrl-C to stop)", flush=True)
-    config = uvicorn.Config(create_app(table, hosts), log_level="warning", timeout_graceful_shutdown=2)
-    uvicorn.Server(config).run(sockets=[sock])
+    server(table, hosts).run(sockets=[sock])

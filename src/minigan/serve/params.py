@@ -33,6 +33,7 @@ MAX_UPLOAD_SIDE = 1024  # pixels per side of a drawing
 MAX_OPT_STEPS = 1000
 MAX_OPT_SECONDS = 10.0
 MAX_JSON = 64 * 1024  # bytes of a JSON request body
+MAX_JSON_DEPTH = 8  # nesting of a JSON request body (the deepest real one is 2: {"z": [...]})
 
 _INT = re.compile(r"-?\d{1,20}")
 
@@ -123,6 +124,25 @@ class Query:
         return raw
 
 
+def parse_json(body: bytes) -> object:
+    """A request body as JSON; malformed, too deep, or too long a number is a one-line 400."""
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise ApiError(400, f"the JSON body is nested too deeply; at most {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, and integers past Python's digit limit
+        raise ApiError(400, f"the body is not valid JSON ({str(exc).splitlines()[0][:120]}); "
+                            "send a JSON object") from None
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ApiError(400, f"the JSON body is nested too deeply; at most {MAX_JSON_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return value
+
+
 def json_query(spec: object, allowed: Iterable[str], example: str) -> Query:
     """A JSON object's fields as a Query, so bodies and query strings share one set of checks.
 
@@ -144,7 +164,7 @@ def check_float(value: object, name: str, low: float, high: float) -> float:
     plain = isinstance(value, str | int | float) and not isinstance(value, bool)
     try:
         number = float(value) if plain else None
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an integer past float's range
         number = None
     if number is None or not math.isfinite(number) or not low <= number <= high:
         shown = str(value)[:40]

@@ -59,11 +59,23 @@ async def load(table: RunTable, request: Request):
 
 async def compute(table: RunTable, fn, *args):
     """Run generator work in a worker thread, one call at a time."""
-    def locked():
-        with table.work():
-            return fn(*args)
+    return await table.compute(fn, *args)
 
-    return await run_in_threadpool(locked)
+
+async def png_response(table: RunTable, images: np.ndarray, nrow: int, padding: int = 2,
+                       command: list[str] | None = None) -> Response:
+    """The grid of `images` as a PNG answer, encoded in a worker thread (never on the event loop)."""
+    return image_response(await table.encode(png_bytes, images, nrow, padding), command=command)
+
+
+async def gif_response(table: RunTable, frames, fps: float, scale: int,
+                       command: list[str] | None = None) -> Response:
+    """`frames` as the GIF `visual.save_gif` writes, encoded in a worker thread (GIF_WORKERS at once)."""
+    def write(path: Path) -> None:
+        visual.save_gif(list(frames), path, fps=fps, scale=scale)
+
+    data = await table.encode(gif_bytes, write, gif=True)
+    return image_response(data, media="image/gif", command=command)
 
 
 def digit_param(gen, q: Query, name: str = "digit", required: bool = False) -> int | None:
@@ -96,13 +108,13 @@ async def samples(table: RunTable, request: Request) -> Response:
             raise ApiError(400, "classes=1 needs a conditional run; this run is unconditional")
         images = await compute(table, explore.class_grid, gen, 10, seed)
         command = [*base, "--seed", str(seed), "--class-grid", f"class_grid-seed{seed:04d}.png"]
-        return image_response(png_bytes(images, gen.num_classes), command=command)
+        return await png_response(table, images, gen.num_classes, command=command)
     labels = None if digit is None else np.full(side * side, digit)
     images, _ = await compute(table, gen.sample, side * side, seed, labels)
     only = [] if digit is None else ["--digit", str(digit)]
-    return image_response(png_bytes(images, side),
-                          command=[*base, *only, "--num", str(side * side), "--seed", str(seed),
-                                   "--grid", f"seed{seed:04d}.png"])
+    return await png_response(table, images, side,
+                              command=[*base, *only, "--num", str(side * side), "--seed", str(seed),
+                                       "--grid", f"seed{seed:04d}.png"])
 
 
 async def latent_png(table: RunTable, request: Request) -> Response:
@@ -123,7 +135,7 @@ async def latent_png(table: RunTable, request: Request) -> Response:
         move = q.floats("move", latent.direction_count(gen), -MAX_MOVE, MAX_MOVE)
         z = await compute(table, latent.moved, gen, entry, seed, move)
     images = await compute(table, latent.decode, gen, z, digit)
-    return image_response(png_bytes(images, 1, padding=0))
+    return await png_response(table, images, 1, padding=0)
 
 
 async def directions(table: RunTable, request: Request) -> dict:
@@ -147,7 +159,7 @@ async def directions_png(table: RunTable, request: Request) -> Response:
     if gen.conditional and digit is None:
         digit = 0
     images = await compute(table, latent.atlas, gen, entry, seed, digit, span, columns)
-    return image_response(png_bytes(images, columns))
+    return await png_response(table, images, columns)
 
 
 async def latents(table: RunTable, request: Request) -> dict:
@@ -167,7 +179,7 @@ async def latent_map(table: RunTable, request: Request) -> Response:
     if gen.conditional and digit is None:
         digit = 0
     images = await compute(table, lambda: explore.latent_grid(gen, size=size, span=span, label=digit))
-    return image_response(png_bytes(images, size, padding=0))
+    return await png_response(table, images, size, padding=0)
 
 
 def _interpolation(gen, q: Query) -> dict:
@@ -187,7 +199,7 @@ async def interpolate_png(table: RunTable, request: Request) -> Response:
     command = ["minigan", "interpolate", entry.shown, "--from", str(args["start"]), "--to", str(args["end"]),
                "--steps", str(args["steps"]), "--method", args["method"], "--seed", str(args["seed"]),
                "--out", "interpolation.png"]
-    return image_response(png_bytes(images, args["steps"]), command=command)
+    return await png_response(table, images, args["steps"], command=command)
 
 
 def gif_bytes(write) -> bytes:
@@ -204,8 +216,7 @@ async def interpolate_gif(table: RunTable, request: Request) -> Response:
     args = _interpolation(gen, q)
     fps, scale = q.float("fps", 10.0, 1.0, visual.MAX_GIF_FPS), q.int("scale", 4, 1, MAX_GIF_SCALE)
     images = await compute(table, lambda: explore.interpolate(gen, **args))
-    return image_response(gif_bytes(lambda path: visual.save_gif(list(images), path, fps=fps, scale=scale)),
-                          media="image/gif")
+    return await gif_response(table, images, fps, scale)
 
 
 def _clock_command(entry: RunEntry, hhmm: str | None, frames: int, fps: float, seed: int,
@@ -229,8 +240,8 @@ async def clock_png(table: RunTable, request: Request) -> Response:
     frames, seed = q.int("frames", 30, 1, MAX_FRAMES), q.int("seed", 0, 0, MAX_SEED)
     fps = q.float("fps", 20.0, 1.0, visual.MAX_GIF_FPS)
     faces = await compute(table, lambda: clock.clock_face_frames(gen, hhmm, frames=frames, seed=seed))
-    return image_response(png_bytes(np.stack(faces), 1, padding=0),
-                          command=_clock_command(entry, hhmm, frames, fps, seed, 4))
+    return await png_response(table, np.stack(faces), 1, padding=0,
+                              command=_clock_command(entry, hhmm, frames, fps, seed, 4))
 
 
 async def clock_gif(table: RunTable, request: Request) -> Response:
@@ -243,13 +254,12 @@ async def clock_gif(table: RunTable, request: Request) -> Response:
     fps, scale = q.float("fps", 20.0, 1.0, visual.MAX_GIF_FPS), q.int("scale", 4, 1, MAX_GIF_SCALE)
     seed = q.int("seed", 0, 0, MAX_SEED)
 
-    def write(path: Path) -> None:
-        clock.save_clock(gen, path, fps=fps, frames_per_digit=frames, seed=seed, time_hhmm=hhmm,
-                           scale=scale)
-
-    data = await compute(table, gif_bytes, write)
-    command = _clock_command(entry, hhmm, frames, fps, seed, scale)
-    return image_response(data, media="image/gif", command=command)
+    if hhmm is None:  # what clock.save_clock does, with drawing and encoding in their own lanes
+        faces = await compute(table, lambda: clock.clock_frames(gen, frames_per_digit=frames, seed=seed))
+    else:
+        faces = await compute(table, lambda: clock.clock_face_frames(gen, hhmm, frames=frames, seed=seed))
+    return await gif_response(table, faces, fps, scale, command=_clock_command(entry, hhmm, frames, fps, seed,
+                                                                                 scale))
 
 
 async def amplitude_png(table: RunTable, request: Request) -> Response:
@@ -264,8 +274,8 @@ async def amplitude_png(table: RunTable, request: Request) -> Response:
         amplitude = q.float("amplitude", 1.0, 0.0, MAX_AMPLITUDE)
         images = await compute(table, lambda: explore.amplitude_sweep(gen, digit, amplitudes=[amplitude],
                                                                        rows=1, seed=seed))
-        return image_response(png_bytes(images, 1, padding=0))
+        return await png_response(table, images, 1, padding=0)
     images = await compute(table, lambda: explore.amplitude_sweep(gen, digit, rows=rows, seed=seed))
     command = ["minigan", "amplitude", entry.shown, "--digit", str(digit), "--rows", str(rows),
                "--seed", str(seed), "--out", "amplitude.png"]
-    return image_response(png_bytes(images, len(images) // rows), command=command)
+    return await png_response(table, images, len(images) // rows, command=command)

@@ -17,12 +17,13 @@ function facts(run) {
     esc(run.dataset ?? ""), `z ${run.z_dim}`, run.conditional ? `conditional, ${run.num_classes} classes` : "unconditional"];
   if (run.fid) parts.push(`FID-MNIST <b>${run.fid.fid.toFixed(2)}</b> (${esc(run.fid.source)})`);
   const text = parts.filter(Boolean).join(" · ");
-  return run.error ? `${text} · <span class="error">${esc(run.error)}</span>` : text;
+  const problem = run.error ?? run.warning;
+  return problem ? `${text} · <span class="error">${esc(problem)}</span>` : text;
 }
 
 function optionText(run) {
   const step = run.step === null ? "not ready" : `step ${run.step}`;
-  return `${run.id} — ${run.preset ?? "?"}, ${step}`;
+  return `${run.id} — ${run.preset ?? "?"}, ${step}${run.warning ? " (damaged file: last good weights)" : ""}`;
 }
 
 function activate(tab) {
