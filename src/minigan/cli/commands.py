@@ -7,6 +7,8 @@ from pathlib import Path
 
 from ..errors import MiniganError
 from ..presets import PRESETS, get_config, preset_names
+from ..run import outputs
+from ..run.outputs import check_output, writing
 from .parser import overrides
 
 
@@ -17,7 +19,7 @@ def _cmd_train(args) -> int:
 
     if args.resume:  # a preset named here must be the run's own (check_resumable compares them)
         preset = {"preset": args.preset} if args.preset else {}
-        result = resume(args.resume, force=args.force, progress=not args.quiet,
+        result = resume(args.resume, force=args.force, restart=args.restart, progress=not args.quiet,
                         **overrides(args), **preset)
     else:
         args.preset = args.preset or "mlp4"
@@ -25,7 +27,8 @@ def _cmd_train(args) -> int:
         if args.dry_run:
             print(config.to_json())
             return 0
-        out = args.out or next_run_dir("runs", args.preset)
+        out = (outputs.check_run_folder(args.out) if args.out is not None
+               else next_run_dir("runs", args.preset))
         configure_process(config.threads)
         result = Trainer(config, out, progress=not args.quiet).fit()
     return 130 if result.status == "interrupted" else 0
@@ -34,7 +37,8 @@ def _cmd_train(args) -> int:
 def _cmd_resume(args) -> int:
     from ..training import resume
 
-    result = resume(args.run, force=args.force, progress=not args.quiet, **overrides(args))
+    result = resume(args.run, force=args.force, restart=args.restart, progress=not args.quiet,
+                    **overrides(args))
     return 130 if result.status == "interrupted" else 0
 
 
@@ -42,10 +46,16 @@ def _cmd_sample(args) -> int:
     import numpy as np
 
     from .. import visual
+    from ..config.limits import CAPS, check_count
     from ..sampling import explore, load_generator, save_samples
 
-    if args.grid_size <= 0:
-        raise MiniganError(f"--grid-size must be positive, got {args.grid_size}")
+    check_count("--grid-size", args.grid_size, CAPS["grid_size"][0], CAPS["grid_size"][1])
+    if args.out is None and args.grid is None and args.class_grid is None:
+        args.out = Path("samples.npz")
+    for path, output in ((args.out, outputs.SAMPLES), (args.grid, outputs.GRID),
+                         (args.class_grid, outputs.CLASS_GRID)):
+        if path is not None:
+            check_output(path, output)
     gen = load_generator(args.run, args.device)
     legend = _class_legend(gen, args.dataset) if args.class_grid else None  # checked before any sampling
     labels = None
@@ -60,16 +70,18 @@ def _cmd_sample(args) -> int:
     if labels is not None and not gen.conditional:
         raise MiniganError("--digit/--labels need a conditional run (train with --conditional)")
     images, labels = gen.sample(args.num, args.seed, labels)
-    if args.out is None and args.grid is None and args.class_grid is None:
-        args.out = Path("samples.npz")
     if args.out:
-        print(f"wrote {save_samples(args.out, images, labels)}: {len(images)} images")
+        with writing(args.out):
+            print(f"wrote {save_samples(args.out, images, labels)}: {len(images)} images")
     if args.grid:
         shown = images[:args.grid_size**2]  # a grid a person can read, however many were drawn
         nrow = min(args.grid_size, math.ceil(math.sqrt(len(shown))))
-        print(f"wrote {visual.save_grid(shown, args.grid, nrow=nrow)}: the first {len(shown)}")
+        with writing(args.grid):
+            print(f"wrote {visual.save_grid(shown, args.grid, nrow=nrow)}: the first {len(shown)}")
     if args.class_grid:
-        print(f"wrote {visual.save_grid(explore.class_grid(gen, seed=args.seed), args.class_grid, nrow=10)}")
+        grid = explore.class_grid(gen, seed=args.seed)
+        with writing(args.class_grid):
+            print(f"wrote {visual.save_grid(grid, args.class_grid, nrow=10)}")
         if legend:
             print(legend)
     return 0
@@ -104,21 +116,23 @@ def _cmd_eval(args) -> int:
         data_dir = data_dir or run_data_dir
     common = dict(dataset=dataset, classifier=args.classifier, data_dir=data_dir, device=args.device,
                   inception=args.inception)
+    out = check_output(args.out or (source / "metrics.json" if source.is_dir()
+                                    else source.with_suffix(".metrics.json")), outputs.METRICS)
     if source.is_dir():
         results = metrics.evaluate_run(source, num=args.num or 10000, seed=args.seed, **common)
-        out = args.out or source / "metrics.json"
     else:
         results = metrics.evaluate_npz(source, num=args.num, **common)
-        out = args.out or source.with_suffix(".metrics.json")
     floor_num = min(results["num_images"], 10000)  # the floor uses as many real images as were scored
     floor = None if args.no_floor else metrics.real_floor(num=floor_num, **common)
-    metrics.write_metrics_json(out, {"metrics": results, "real_floor": floor, "source": str(source),
-                                     "dataset": dataset})
+    kept, out = out, outputs.keep_larger_measurement(out, results["num_images"])
+    with writing(out):
+        metrics.write_metrics_json(out, {"metrics": results, "real_floor": floor, "source": str(source),
+                                         "dataset": dataset})
     if args.json:
         print(json.dumps({"metrics": results, "real_floor": floor}, indent=2))
     else:
         print(metrics.format_table(results, floor, dataset))
-        print(f"wrote {out}")
+        print(f"wrote {out}" + (f" (kept {kept}: it measured more samples)" if out != kept else ""))
     return 0
 
 
@@ -126,19 +140,23 @@ def _cmd_interpolate(args) -> int:
     from .. import visual
     from ..sampling import explore, load_generator
 
+    check_output(args.out, outputs.PICTURE)
     gen = load_generator(args.run)
     images = explore.interpolate(gen, start=args.start, end=args.end, steps=args.steps,
                                  method=args.method, seed=args.seed, rows=args.rows)
-    print(f"wrote {visual.save_grid(images, args.out, nrow=args.steps)}")
+    with writing(args.out):
+        print(f"wrote {visual.save_grid(images, args.out, nrow=args.steps)}")
     return 0
 
 
 def _cmd_clock(args) -> int:
     from ..sampling import clock, load_generator
 
+    check_output(args.out, outputs.ANIMATION)
     gen = load_generator(args.run)
-    path = clock.save_clock(gen, args.out, fps=args.fps, frames_per_digit=args.frames_per_digit,
-                              seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale)
+    with writing(args.out):
+        path = clock.save_clock(gen, args.out, fps=args.fps, frames_per_digit=args.frames_per_digit,
+                                seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale)
     print(f"wrote {path}")
     return 0
 
@@ -147,9 +165,11 @@ def _cmd_amplitude(args) -> int:
     from .. import visual
     from ..sampling import explore, load_generator
 
+    check_output(args.out, outputs.PICTURE)
     gen = load_generator(args.run)
     images = explore.amplitude_sweep(gen, args.digit, rows=args.rows, seed=args.seed)
-    print(f"wrote {visual.save_grid(images, args.out, nrow=len(images) // args.rows)}")
+    with writing(args.out):
+        print(f"wrote {visual.save_grid(images, args.out, nrow=len(images) // args.rows)}")
     return 0
 
 
@@ -163,6 +183,7 @@ def _cmd_datasets(args) -> int:
 def _cmd_classifier(args) -> int:
     from ..metrics.classifier_cli import run
 
+    check_output(args.out, outputs.CLASSIFIER)
     run(args)  # the only action so far: train
     return 0
 
