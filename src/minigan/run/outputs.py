@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OutputError
+from ..fileio import TEMP_NAME
 
 # What a training run writes at its top level; checkpoints/ and progress/ are wholly the run's.
 RUN_FILES = frozenset({
@@ -105,7 +106,7 @@ def check_run_folder(path: str | os.PathLike, flag: str = "--out") -> Path:
     path = Path(path)
     if (blocker := _blocking_file(path / "config.json")) is not None:
         raise OutputError(f"cannot use {path} as a run folder: {blocker} is a file; choose another {flag}")
-    if path.is_dir() and not is_run(path) and any(path.iterdir()):
+    if path.is_dir() and not is_run(path) and any(_not_a_run_file(entry) for entry in path.iterdir()):
         raise OutputError(f"{flag} {path} is a folder of other files, not a run: its files could be "
                           f"overwritten; give a new or empty folder")
     return path
@@ -125,6 +126,11 @@ def keep_larger_measurement(path: Path, num_images: int) -> Path:
     if not isinstance(held, int) or num_images >= held:
         return path
     return path.with_name(f"{path.stem}-{num_images}{path.suffix}")
+
+
+def _not_a_run_file(entry: Path) -> bool:
+    """A run being started holds only its .lock (and temporary files) before its config.json."""
+    return entry.name != ".lock" and not TEMP_NAME.match(entry.name)
 
 
 @contextlib.contextmanager

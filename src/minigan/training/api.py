@@ -9,7 +9,7 @@ from ..config import TrainConfig
 from ..presets import get_config
 from ..run.folder import RunFolder, next_run_dir
 from ..run.outputs import check_run_folder
-from ..run.resume import budget_spent, check_restart
+from ..run.resume import budget_spent, check_restart, check_resumable
 from ..runtime import configure_process
 from . import distributed
 from .loop import Trainer, TrainResult
@@ -32,8 +32,9 @@ def resume(run_dir: str | Path, *, force: bool = False, restart: bool = False, p
     start over from step 0); one whose budget is spent is left as it is, saying so.
     """
     run = RunFolder(run_dir)
-    given = {k: v for k, v in overrides.items() if v is not None}
-    config = TrainConfig.from_dict({**run.read_config().to_dict(), **given})
+    saved, given = run.read_config(), {k: v for k, v in overrides.items() if v is not None}
+    config = TrainConfig.from_dict({**saved.to_dict(), **given})
+    check_resumable(saved, config, force)  # the Trainer checks again: it may be called directly
     check_restart(run, restart)
     if (spent := budget_spent(run, config)) is not None:
         if distributed.is_main():
