@@ -41,6 +41,10 @@ def machine_memory() -> int:
         return 0
 
 
+def _size(num_bytes: float) -> str:
+    return f"{num_bytes / 2**30:,.1f} GiB" if num_bytes >= 2**30 else f"{num_bytes / 2**20:,.0f} MiB"
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -63,8 +67,8 @@ def check_sizes(values: dict[str, Any]) -> None:
     need, have = parameters * BYTES_PER_PARAMETER, machine_memory()
     if have and need > have:
         raise ConfigError(
-            f"G and D would have {parameters:,} parameters: training them needs about {need / 2**30:,.0f} "
-            f"GiB (weights, gradients and Adam's moments) and this machine has {have / 2**30:,.0f} GiB; "
+            f"G and D would have {parameters:,} parameters: training them needs about {_size(need)} "
+            f"(weights, gradients and Adam's moments) and this machine has {_size(have)}; "
             "use smaller --g-hidden, --d-hidden or --z-dim")
 
 
@@ -99,6 +103,5 @@ def check_sample_memory(num: int, z_dim: int, side: int) -> None:
     """`num` samples hold num * z_dim noise floats and num * side**2 pixel bytes at once."""
     need, have = num * (4 * z_dim + side * side), machine_memory()
     if have and need > have // 2:
-        raise ConfigError(f"--num {num} samples need about {need / 2**30:,.1f} GiB at once, more than half "
-                          f"of this machine's {have / 2**30:,.0f} GiB; draw fewer and run it again with "
-                          "another --seed")
+        raise ConfigError(f"--num {num} samples need about {_size(need)} at once, more than half of this "
+                          f"machine's {_size(have)}; draw fewer and run it again with another --seed")
