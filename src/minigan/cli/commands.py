@@ -46,10 +46,11 @@ def _cmd_sample(args) -> int:
     import numpy as np
 
     from .. import visual
-    from ..config.limits import CAPS, check_count
+    from ..config.limits import CAPS, MAX_SAMPLES, check_count
     from ..sampling import explore, load_generator, save_samples
 
     check_count("--grid-size", args.grid_size, CAPS["grid_size"][0], CAPS["grid_size"][1])
+    check_count("--num", args.num, MAX_SAMPLES, "100 times the samples of a standard FID")
     if args.out is None and args.grid is None and args.class_grid is None:
         args.out = Path("samples.npz")
     for path, output in ((args.out, outputs.SAMPLES), (args.grid, outputs.GRID),
@@ -106,9 +107,7 @@ def _cmd_eval(args) -> int:
     from .. import metrics
     from ..runtime import configure_process, resolve_device
 
-    if args.threads < 0:
-        raise MiniganError(f"--threads must be 0 (PyTorch's default) or positive, got {args.threads}")
-    configure_process(args.threads)
+    configure_process(args.threads)  # refuses a negative or absurd count
     args.device = str(resolve_device(args.device))  # fail on a missing GPU before any work
     source, dataset, data_dir = args.source, args.dataset, args.data_dir
     if dataset is None:  # a run is scored on the dataset (and folder) it was trained on

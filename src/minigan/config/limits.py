@@ -26,6 +26,7 @@ CAPS: dict[str, tuple[int, str]] = {
     "clusters": (100_000, "more clusters than training images"),
     "image_size": (1_024, "the datasets' images are 28x28"),
     "d_steps": (10_000, "the write-ups use 1 to 5"),
+    "threads": (1_024, "more than any machine's cores; torch crashes on millions"),
     "g_steps": (10_000, "the write-ups use 1 to 5"),
 }
 WIDTH_CAP = 65_536  # units (or channels) of one hidden layer
@@ -97,6 +98,16 @@ def check_count(flag: str, value: int, cap: int, why: str) -> int:
     if value > cap:
         raise ConfigError(f"{flag} {value} is above the limit {cap:,} ({why}); use a smaller value")
     return value
+
+
+def check_threads(threads: int) -> int:
+    """--threads: 0 (PyTorch's default) to 1024; torch.set_num_threads(10**7) ends the process
+    with a segmentation fault, not an error."""
+    if threads < 0:
+        raise ConfigError(f"--threads must be 0 (PyTorch's default) or positive, got {threads}")
+    if threads > (cap := CAPS["threads"][0]):
+        raise ConfigError(f"--threads {threads} is above the limit {cap:,} ({CAPS['threads'][1]})")
+    return threads
 
 
 def check_sample_memory(num: int, z_dim: int, side: int) -> None:
