@@ -63,28 +63,32 @@ def world(mnist_dir, tmp_path_factory) -> dict:
                   "generator": (root / "run" / "generator.safetensors").read_bytes()})
 
 
-class Blob(bytes):
-    """File bytes that print as their size in a failure report (the failing line stays readable)."""
+def _damage() -> st.SearchStrategy[tuple]:
+    """How to damage a good file: kept, one byte changed, cut short, a new header, or other bytes.
+    Drawn as a recipe, so a failure report shows it rather than the file's bytes."""
+    return st.one_of(st.just(("good",)), st.just(("good",)), st.just(("good",)),
+                     st.tuples(st.just("flip"), st.integers(0, 10**6), st.integers(1, 255)),
+                     st.tuples(st.just("cut"), st.integers(0, 10**6)),
+                     st.tuples(st.just("header"), st.text(max_size=40)),
+                     st.tuples(st.just("bytes"), st.binary(max_size=64)))
 
-    def __repr__(self) -> str:
-        return f"<{len(self)} bytes>"
 
-
-def _damaged(good: bytes) -> st.SearchStrategy[bytes]:
-    """A file's bytes with one byte changed, cut short, a spliced-in header, or replaced outright."""
-    size = len(good)
-    flip = st.tuples(st.integers(0, size - 1), st.integers(1, 255)).map(
-        lambda c: good[:c[0]] + bytes([good[c[0]] ^ c[1]]) + good[c[0] + 1:])
-    cut = st.integers(0, size - 1).map(lambda n: good[:n])
-    header = st.text(max_size=40).map(lambda t: len(t.encode()).to_bytes(8, "little") + t.encode() + good[8:])
-    return st.one_of(st.just(good), st.just(good), st.just(good), flip, flip, cut, header,
-                     st.binary(max_size=64)).map(Blob)
+def _apply(recipe: tuple, good: bytes) -> bytes:
+    kind, *args = recipe
+    if kind == "flip":
+        at = args[0] % len(good)
+        return good[:at] + bytes([good[at] ^ args[1]]) + good[at + 1:]
+    if kind == "cut":
+        return good[:args[0] % len(good)]
+    if kind == "header":
+        return len(args[0].encode()).to_bytes(8, "little") + args[0].encode() + good[8:]
+    return args[0] if kind == "bytes" else good
 
 
 @st.composite
-def command_lines(draw, world: dict) -> tuple[list[str], dict[str, bytes]]:
-    """(argv with placeholders, {file name in the work folder: bytes}) for one command."""
-    files: dict[str, bytes] = {}
+def command_lines(draw, world: dict) -> tuple[list[str], dict[str, object]]:
+    """(argv with placeholders, {file in the work folder: its damage, or resume's file and bytes})."""
+    files: dict[str, object] = {}
     sources = ["RUN", "GEN", "COND", "RUN", "GEN", "COND", "ROOT/samples.npz", "ROOT/file.txt", "ROOT/junk",
                "ROOT/missing", "FUZZ.safetensors", "ROOT/folder.png"]
     outs = ["WORK/o.npz", "WORK/o.png", "WORK/o.gif", "WORK/o.json", "WORK/o.mp4", "WORK/o.pt", "",
@@ -92,7 +96,7 @@ def command_lines(draw, world: dict) -> tuple[list[str], dict[str, bytes]]:
             "ROOT/file.txt/o.png", "ROOT/folder.png", "WORK/new/deeper/o.npz", "ROOT/junk"]
     pick = draw(st.sampled_from(["sample", "interpolate", "amplitude", "clock", "eval", "train", "resume"]))
     if pick in ("sample", "interpolate", "amplitude", "clock", "eval") or draw(st.booleans()):
-        files["FUZZ.safetensors"] = draw(_damaged(world["generator"]))
+        files["FUZZ.safetensors"] = draw(_damage())
     if pick == "train":
         argv = ["train", "--dry-run"]
         for field in draw(st.lists(st.sampled_from(config_fields()), max_size=4, unique_by=lambda f: f.name)):
@@ -103,7 +107,7 @@ def command_lines(draw, world: dict) -> tuple[list[str], dict[str, bytes]]:
         return argv, files
     if pick == "resume":  # a copy of the run with one file damaged; never more steps than it has
         target = draw(st.sampled_from(["config.json", "stats.jsonl", "checkpoints", "generator.safetensors"]))
-        files["RESUME"] = target.encode()
+        files["RESUME"] = target
         if target != "checkpoints":
             files["RESUME_BYTES"] = draw(st.binary(max_size=80) | st.text(max_size=80).map(str.encode)
                                          | st.sampled_from([b"[]", b"{}", b'{"steps": "x"}', b"null"]))
@@ -131,18 +135,19 @@ def command_lines(draw, world: dict) -> tuple[list[str], dict[str, bytes]]:
     if pick == "eval":  # 20 samples unless --num was drawn: a default 10,000 would take seconds
         argv += ["--no-floor", "--data-dir", "MNIST"] + ([] if "--num" in chosen else ["--num", "20"])
         if "--classifier" in chosen:
-            files["CLASSIFIER.safetensors"] = draw(_damaged(world["classifier"]))
+            files["CLASSIFIER.safetensors"] = draw(_damage())
     return argv, files
 
 
-def _prepare(argv: list[str], files: dict[str, bytes], world: dict, work: Path) -> list[str]:
+def _prepare(argv: list[str], files: dict[str, object], world: dict, work: Path) -> list[str]:
     root = world["root"]
-    for name in ("FUZZ.safetensors", "CLASSIFIER.safetensors"):
+    for name, good in (("FUZZ.safetensors", world["generator"]),
+                       ("CLASSIFIER.safetensors", world["classifier"])):
         if name in files:
-            (work / name).write_bytes(files[name])
+            (work / name).write_bytes(_apply(files[name], good))
     if "RESUME" in files:
         shutil.copytree(root / "run", work / "run", ignore=shutil.ignore_patterns(".lock"))
-        target = work / "run" / files["RESUME"].decode()
+        target = work / "run" / files["RESUME"]
         if target.is_dir():
             shutil.rmtree(target)
         else:

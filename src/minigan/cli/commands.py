@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..config.limits import MAX_SAMPLES
 from ..errors import MiniganError
 from ..presets import PRESETS, get_config, preset_names
 from ..run import outputs
@@ -43,10 +44,8 @@ def _cmd_resume(args) -> int:
 
 
 def _cmd_sample(args) -> int:
-    import numpy as np
-
     from .. import visual
-    from ..config.limits import CAPS, MAX_SAMPLES, check_count
+    from ..config.limits import CAPS, check_count
     from ..sampling import explore, load_generator, save_samples
 
     check_count("--grid-size", args.grid_size, CAPS["grid_size"][0], CAPS["grid_size"][1])
@@ -60,16 +59,9 @@ def _cmd_sample(args) -> int:
     gen = load_generator(args.run, args.device)
     legend = _class_legend(gen, args.dataset) if args.class_grid else None  # checked before any sampling
     labels = None
-    if args.digit is not None:
-        labels = np.full(args.num, args.digit)
-    elif args.labels:
-        try:
-            labels = np.array([int(v) for v in args.labels.split(",")])
-        except ValueError:
-            raise MiniganError(f"--labels must be comma-separated digits, got {args.labels!r}") from None
+    if args.digit is not None or args.labels:
+        labels = _requested_labels(args.digit, args.labels, args.num, gen.num_classes)
         args.num = len(labels)
-    if labels is not None and not gen.conditional:
-        raise MiniganError("--digit/--labels need a conditional run (train with --conditional)")
     images, labels = gen.sample(args.num, args.seed, labels)
     if args.out:
         with writing(args.out):
@@ -86,6 +78,27 @@ def _cmd_sample(args) -> int:
         if legend:
             print(legend)
     return 0
+
+
+def _requested_labels(digit: int | None, labels: str | None, num: int, classes: int):
+    """--digit (num times) or --labels as int64 class ids, each checked against the classes
+    (0: an unconditional generator, which takes none)."""
+    import numpy as np
+
+    if digit is not None:
+        wanted, given = [digit], str(digit)
+    else:
+        try:
+            wanted, given = [int(v) for v in labels.split(",")], labels
+        except ValueError:
+            raise MiniganError(f"--labels must be comma-separated digits, got {labels!r}") from None
+    if not classes:
+        raise MiniganError("--digit/--labels need a conditional run (train with --conditional)")
+    if not all(0 <= v < classes for v in wanted):  # checked in Python: 2**64 is no int64
+        raise MiniganError(f"--digit/--labels must be in 0..{classes - 1}, got {given}")
+    if len(wanted) > MAX_SAMPLES:
+        raise MiniganError(f"--labels names {len(wanted):,} samples, above the limit {MAX_SAMPLES:,}")
+    return np.array(wanted * num if digit is not None else wanted, dtype=np.int64)
 
 
 def _class_legend(gen, dataset: str | None) -> str | None:
