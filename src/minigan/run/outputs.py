@@ -129,8 +129,11 @@ def keep_larger_measurement(path: Path, num_images: int) -> Path:
 
 
 def _not_a_run_file(entry: Path) -> bool:
-    """A run being started holds only its .lock (and temporary files) before its config.json."""
-    return entry.name != ".lock" and not TEMP_NAME.match(entry.name)
+    """A run being started holds only its .lock, temporary files and empty-to-be folders
+    (progress/, tensorboard/) before its config.json: another process of the job may be there first."""
+    if entry.name in (".lock", "progress", "tensorboard") or TEMP_NAME.match(entry.name):
+        return False
+    return True
 
 
 @contextlib.contextmanager
