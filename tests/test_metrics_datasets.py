@@ -204,9 +204,10 @@ def test_classifier_train_needs_labels_and_a_folder(tmp_path: Path, capsys) -> N
     data = idx_folder(tmp_path / "data")
     for f in data.glob("*labels*"):
         f.unlink()
-    line = _cli_error(["classifier", "train", "--data-dir", str(data), "--out", str(tmp_path / "x")], capsys)
-    assert "no labels file" in line and not (tmp_path / "x").exists()
-    assert "pass --data-dir DIR" in _cli_error(["classifier", "train", "--out", str(tmp_path / "x")], capsys)
+    out = tmp_path / "x.safetensors"  # a name that says its format (tests/test_outputs.py)
+    line = _cli_error(["classifier", "train", "--data-dir", str(data), "--out", str(out)], capsys)
+    assert "no labels file" in line and not out.exists()
+    assert "pass --data-dir DIR" in _cli_error(["classifier", "train", "--out", str(out)], capsys)
 
 
 # --- Inception-FID: the protocol pieces -----------------------------------------------------------

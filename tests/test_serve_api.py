@@ -30,6 +30,7 @@ from starlette.testclient import TestClient  # noqa: E402
 import minigan  # noqa: E402
 from minigan import visual  # noqa: E402
 from minigan.cli import main  # noqa: E402
+from minigan.run.checkpoint import tensor_digest  # noqa: E402
 from minigan.sampling import clock, explore  # noqa: E402
 from minigan.serve import app as app_module  # noqa: E402
 from minigan.serve import create_app, params, registry  # noqa: E402
@@ -394,7 +395,8 @@ def test_generator_is_reloaded_when_its_file_changes(runs, tmp_path, capsys):
             metadata = handle.metadata()
         tensors = {k: v + 0.5 * torch.randn_like(v) if v.is_floating_point() else v
                    for k, v in tensors.items()}
-        save_file(tensors, str(tmp_path / "new.safetensors"), metadata={**metadata, "step": "31"})
+        save_file(tensors, str(tmp_path / "new.safetensors"),
+                  metadata={**metadata, "step": "31", "sha256": tensor_digest(tensors)})
         os.replace(tmp_path / "new.safetensors", path)  # as training writes it: atomically
         after = pixels(live.get("/api/runs/live/samples.png?grid=2"))
         assert not np.array_equal(before, after)

@@ -15,3 +15,7 @@ class ConfigError(MiniganError):
 
 class CheckpointError(MiniganError):
     """A run folder or checkpoint cannot be used (damaged, locked, incompatible)."""
+
+
+class OutputError(MiniganError):
+    """A file or run folder cannot be written where asked (wrong format, a run's own file, no access)."""

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-_TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)$")  # what atomic_path writes before the rename
+TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)$")  # what atomic_path writes before the rename
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -49,7 +49,7 @@ def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
         return []
     removed = []
     for path in folder.iterdir():
-        match = _TEMP_NAME.match(path.name)
+        match = TEMP_NAME.match(path.name)
         if match is None or not path.is_file():
             continue
         pid = int(match.group(1))

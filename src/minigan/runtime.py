@@ -45,6 +45,8 @@ def keep_freed_memory_mapped() -> None:
 
 def configure_process(threads: int = 0) -> None:
     """Thread count (0 = PyTorch's default) and allocator settings for this whole process."""
-    if threads:
+    from .config.limits import check_threads
+
+    if check_threads(threads):
         torch.set_num_threads(threads)
     keep_freed_memory_mapped()

@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     except MiniganError as exc:
         _say(f"minigan: error: {exc}")
         return 2
+    except OSError as exc:  # a file the checks could not foresee (a folder that refuses writes, ...)
+        _say(f"minigan: error: {exc.filename or 'a file'}: {exc.strerror or exc}")
+        return 2
     except RuntimeError as exc:  # under torchrun: another process died before training began
         from ..training import parallel
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..config.limits import MAX_SAMPLES
 from ..errors import MiniganError
 from ..presets import PRESETS, get_config, preset_names
+from ..run import outputs
+from ..run.outputs import check_output, writing
 from .parser import overrides
 
 
@@ -17,7 +20,7 @@ def _cmd_train(args) -> int:
 
     if args.resume:  # a preset named here must be the run's own (check_resumable compares them)
         preset = {"preset": args.preset} if args.preset else {}
-        result = resume(args.resume, force=args.force, progress=not args.quiet,
+        result = resume(args.resume, force=args.force, restart=args.restart, progress=not args.quiet,
                         **overrides(args), **preset)
     else:
         args.preset = args.preset or "mlp4"
@@ -25,7 +28,8 @@ def _cmd_train(args) -> int:
         if args.dry_run:
             print(config.to_json())
             return 0
-        out = args.out or next_run_dir("runs", args.preset)
+        out = (outputs.check_run_folder(args.out) if args.out is not None
+               else next_run_dir("runs", args.preset))
         configure_process(config.threads)
         result = Trainer(config, out, progress=not args.quiet).fit()
     return 130 if result.status == "interrupted" else 0
@@ -34,45 +38,67 @@ def _cmd_train(args) -> int:
 def _cmd_resume(args) -> int:
     from ..training import resume
 
-    result = resume(args.run, force=args.force, progress=not args.quiet, **overrides(args))
+    result = resume(args.run, force=args.force, restart=args.restart, progress=not args.quiet,
+                    **overrides(args))
     return 130 if result.status == "interrupted" else 0
 
 
 def _cmd_sample(args) -> int:
-    import numpy as np
-
     from .. import visual
+    from ..config.limits import CAPS, check_count
     from ..sampling import explore, load_generator, save_samples
 
-    if args.grid_size <= 0:
-        raise MiniganError(f"--grid-size must be positive, got {args.grid_size}")
+    check_count("--grid-size", args.grid_size, CAPS["grid_size"][0], CAPS["grid_size"][1])
+    check_count("--num", args.num, MAX_SAMPLES, "100 times the samples of a standard FID")
+    if args.out is None and args.grid is None and args.class_grid is None:
+        args.out = Path("samples.npz")
+    for path, output in ((args.out, outputs.SAMPLES), (args.grid, outputs.GRID),
+                         (args.class_grid, outputs.CLASS_GRID)):
+        if path is not None:
+            check_output(path, output)
     gen = load_generator(args.run, args.device)
     legend = _class_legend(gen, args.dataset) if args.class_grid else None  # checked before any sampling
     labels = None
-    if args.digit is not None:
-        labels = np.full(args.num, args.digit)
-    elif args.labels:
-        try:
-            labels = np.array([int(v) for v in args.labels.split(",")])
-        except ValueError:
-            raise MiniganError(f"--labels must be comma-separated digits, got {args.labels!r}") from None
+    if args.digit is not None or args.labels:
+        labels = _requested_labels(args.digit, args.labels, args.num, gen.num_classes)
         args.num = len(labels)
-    if labels is not None and not gen.conditional:
-        raise MiniganError("--digit/--labels need a conditional run (train with --conditional)")
     images, labels = gen.sample(args.num, args.seed, labels)
-    if args.out is None and args.grid is None and args.class_grid is None:
-        args.out = Path("samples.npz")
     if args.out:
-        print(f"wrote {save_samples(args.out, images, labels)}: {len(images)} images")
+        with writing(args.out):
+            print(f"wrote {save_samples(args.out, images, labels)}: {len(images)} images")
     if args.grid:
         shown = images[:args.grid_size**2]  # a grid a person can read, however many were drawn
         nrow = min(args.grid_size, math.ceil(math.sqrt(len(shown))))
-        print(f"wrote {visual.save_grid(shown, args.grid, nrow=nrow)}: the first {len(shown)}")
+        with writing(args.grid):
+            print(f"wrote {visual.save_grid(shown, args.grid, nrow=nrow)}: the first {len(shown)}")
     if args.class_grid:
-        print(f"wrote {visual.save_grid(explore.class_grid(gen, seed=args.seed), args.class_grid, nrow=10)}")
+        grid = explore.class_grid(gen, seed=args.seed)
+        with writing(args.class_grid):
+            print(f"wrote {visual.save_grid(grid, args.class_grid, nrow=10)}")
         if legend:
             print(legend)
     return 0
+
+
+def _requested_labels(digit: int | None, labels: str | None, num: int, classes: int):
+    """--digit (num times) or --labels as int64 class ids, each checked against the classes
+    (0: an unconditional generator, which takes none)."""
+    import numpy as np
+
+    if digit is not None:
+        wanted, given = [digit], str(digit)
+    else:
+        try:
+            wanted, given = [int(v) for v in labels.split(",")], labels
+        except ValueError:
+            raise MiniganError(f"--labels must be comma-separated digits, got {labels!r}") from None
+    if not classes:
+        raise MiniganError("--digit/--labels need a conditional run (train with --conditional)")
+    if not all(0 <= v < classes for v in wanted):  # checked in Python: 2**64 is no int64
+        raise MiniganError(f"--digit/--labels must be in 0..{classes - 1}, got {given}")
+    if len(wanted) > MAX_SAMPLES:
+        raise MiniganError(f"--labels names {len(wanted):,} samples, above the limit {MAX_SAMPLES:,}")
+    return np.array(wanted * num if digit is not None else wanted, dtype=np.int64)
 
 
 def _class_legend(gen, dataset: str | None) -> str | None:
@@ -94,9 +120,7 @@ def _cmd_eval(args) -> int:
     from .. import metrics
     from ..runtime import configure_process, resolve_device
 
-    if args.threads < 0:
-        raise MiniganError(f"--threads must be 0 (PyTorch's default) or positive, got {args.threads}")
-    configure_process(args.threads)
+    configure_process(args.threads)  # refuses a negative or absurd count
     args.device = str(resolve_device(args.device))  # fail on a missing GPU before any work
     source, dataset, data_dir = args.source, args.dataset, args.data_dir
     if dataset is None:  # a run is scored on the dataset (and folder) it was trained on
@@ -104,21 +128,23 @@ def _cmd_eval(args) -> int:
         data_dir = data_dir or run_data_dir
     common = dict(dataset=dataset, classifier=args.classifier, data_dir=data_dir, device=args.device,
                   inception=args.inception)
+    out = check_output(args.out or (source / "metrics.json" if source.is_dir()
+                                    else source.with_suffix(".metrics.json")), outputs.METRICS)
     if source.is_dir():
         results = metrics.evaluate_run(source, num=args.num or 10000, seed=args.seed, **common)
-        out = args.out or source / "metrics.json"
     else:
         results = metrics.evaluate_npz(source, num=args.num, **common)
-        out = args.out or source.with_suffix(".metrics.json")
     floor_num = min(results["num_images"], 10000)  # the floor uses as many real images as were scored
     floor = None if args.no_floor else metrics.real_floor(num=floor_num, **common)
-    metrics.write_metrics_json(out, {"metrics": results, "real_floor": floor, "source": str(source),
-                                     "dataset": dataset})
+    kept, out = out, outputs.keep_larger_measurement(out, results["num_images"])
+    with writing(out):
+        metrics.write_metrics_json(out, {"metrics": results, "real_floor": floor, "source": str(source),
+                                         "dataset": dataset})
     if args.json:
         print(json.dumps({"metrics": results, "real_floor": floor}, indent=2))
     else:
         print(metrics.format_table(results, floor, dataset))
-        print(f"wrote {out}")
+        print(f"wrote {out}" + (f" (kept {kept}: it measured more samples)" if out != kept else ""))
     return 0
 
 
@@ -126,19 +152,23 @@ def _cmd_interpolate(args) -> int:
     from .. import visual
     from ..sampling import explore, load_generator
 
+    check_output(args.out, outputs.PICTURE)
     gen = load_generator(args.run)
     images = explore.interpolate(gen, start=args.start, end=args.end, steps=args.steps,
                                  method=args.method, seed=args.seed, rows=args.rows)
-    print(f"wrote {visual.save_grid(images, args.out, nrow=args.steps)}")
+    with writing(args.out):
+        print(f"wrote {visual.save_grid(images, args.out, nrow=args.steps)}")
     return 0
 
 
 def _cmd_clock(args) -> int:
     from ..sampling import clock, load_generator
 
+    check_output(args.out, outputs.ANIMATION)
     gen = load_generator(args.run)
-    path = clock.save_clock(gen, args.out, fps=args.fps, frames_per_digit=args.frames_per_digit,
-                              seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale)
+    with writing(args.out):
+        path = clock.save_clock(gen, args.out, fps=args.fps, frames_per_digit=args.frames_per_digit,
+                                seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale)
     print(f"wrote {path}")
     return 0
 
@@ -147,9 +177,11 @@ def _cmd_amplitude(args) -> int:
     from .. import visual
     from ..sampling import explore, load_generator
 
+    check_output(args.out, outputs.PICTURE)
     gen = load_generator(args.run)
     images = explore.amplitude_sweep(gen, args.digit, rows=args.rows, seed=args.seed)
-    print(f"wrote {visual.save_grid(images, args.out, nrow=len(images) // args.rows)}")
+    with writing(args.out):
+        print(f"wrote {visual.save_grid(images, args.out, nrow=len(images) // args.rows)}")
     return 0
 
 
@@ -163,6 +195,7 @@ def _cmd_datasets(args) -> int:
 def _cmd_classifier(args) -> int:
     from ..metrics.classifier_cli import run
 
+    check_output(args.out, outputs.CLASSIFIER)
     run(args)  # the only action so far: train
     return 0
 

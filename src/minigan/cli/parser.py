@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path, metavar="RUN", help="continue RUN instead (= minigan resume)")
     p.add_argument("--literal", action="store_true", help="the seed recipe's values exactly as written")
     p.add_argument("--force", action="store_true", help="with --resume: accept changed settings")
+    p.add_argument("--restart", action="store_true", help="with --resume: start a run with no checkpoint "
+                   "over from step 0, replacing its generator and logs")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _config_flags(p)
@@ -112,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("resume", "continue a run from its newest intact checkpoint")
     p.add_argument("run", type=Path, help="the run folder to continue")
     p.add_argument("--force", action="store_true", help="accept settings that differ from the run's")
+    p.add_argument("--restart", action="store_true", help="a run with no checkpoint left: start it over "
+                   "from step 0, replacing its generator and logs (refused without this flag)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _config_flags(p)
 

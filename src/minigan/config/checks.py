@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .choices import augment_ops, flag
+from .limits import check_sizes
 
 _POSITIVE = ("z_dim", "batch_size", "d_steps", "lr_g", "lr_d", "log_every", "checkpoint_every",
              "keep_checkpoints", "grid_size", "num_classes", "eval_num", "image_size", "reg_interval",
@@ -96,6 +97,7 @@ def check_values(values: dict[str, Any], choices: Callable[[str], tuple[str, ...
         raise ConfigError("balance_momentum must be in [0, 1)")
     if not (config.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", config.device)):
         raise ConfigError(f"device={config.device!r}: use auto, cpu, cuda or cuda:N")
+    check_sizes(values)
 
 
 def _check_stabilisers(config: SimpleNamespace) -> None:

@@ -16,19 +16,19 @@ Train one (deterministic on CPU, a few minutes), e.g. for Fashion-MNIST or any I
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from minigan.errors import CheckpointError
 from minigan.fileio import atomic_path
+from minigan.run.checkpoint import tensor_digest
 
 SHIPPED_CLASSIFIER = Path(__file__).with_name("mnist_classifier.safetensors")
 FEATURE_DIM = 128
@@ -83,12 +83,7 @@ MnistClassifier = Classifier  # the name from the MNIST-only days
 
 def fingerprint(state: dict[str, torch.Tensor]) -> str:
     """sha256 over every tensor's name, dtype, shape and bytes, in sorted name order."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
+    return tensor_digest(state)
 
 
 def save_classifier(model: Classifier, path: str | Path, test_accuracy: float, dataset: str = "mnist",
@@ -111,8 +106,8 @@ def classifier_metadata(path: str | Path = SHIPPED_CLASSIFIER) -> dict[str, str]
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = dict(f.metadata() or {})
-    except (OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"cannot read classifier weights {path}: {e}; {_RETRAIN}") from e
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
+        raise CheckpointError(f"cannot read classifier weights {path}: {e}; {_RETRAIN}") from None
     if meta.get("format") == "minigan-mnist-classifier-v1":
         meta.setdefault("dataset", "mnist")
         meta.setdefault("num_classes", str(NUM_CLASSES))
@@ -126,7 +121,10 @@ def load_classifier(path: str | Path = SHIPPED_CLASSIFIER, device: str = "cpu") 
     """Load weights (safetensors, no pickle) into an eval-mode classifier on ``device``."""
     path = Path(path)
     meta = classifier_metadata(path)
-    state = load_file(str(path))
+    try:
+        state = load_file(str(path))
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
+        raise CheckpointError(f"cannot read classifier weights {path}: {e}; {_RETRAIN}") from None
     if meta.get("fingerprint") != fingerprint(state):
         raise CheckpointError(
             f"classifier weights {path} do not match their stored fingerprint; the file is "

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from minigan.config.limits import CAPS, check_count
 from minigan.errors import DataError
 from minigan.metrics.classifier import Classifier, accuracy, save_classifier
 
@@ -40,6 +41,7 @@ def _random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torc
 
 @contextlib.contextmanager
 def _deterministic(threads: int) -> Iterator[None]:
+    check_count("--threads", threads, CAPS["threads"][0], CAPS["threads"][1])
     prev = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)

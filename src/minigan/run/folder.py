@@ -82,8 +82,10 @@ class RunFolder:
             raise CheckpointError(f"{self.path} is not a minigan run folder (no config.json)")
         try:
             values = json.loads(self.config_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
             raise CheckpointError(f"{self.config_path} is unreadable: {exc}") from None
+        if not isinstance(values, dict):
+            raise CheckpointError(f"{self.config_path} is damaged: it holds no JSON object of settings")
         return TrainConfig.from_dict(values)
 
     def read_records(self, path: Path) -> list[dict[str, Any]]:

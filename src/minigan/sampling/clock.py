@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .. import visual
+from ..config.limits import MAX_ANIMATION_PIXELS, MAX_SCALE, MAX_STRIP
 from ..data.datasets import DATASETS
 from ..errors import ConfigError
 from .explore import (
@@ -42,7 +43,7 @@ def clock_frames(
     """
     _require_conditional(gen, "clock_frames")
     _require_digits(gen)
-    frames_per_digit = _check_int(frames_per_digit, "frames_per_digit", 1)
+    frames_per_digit = _check_int(frames_per_digit, "frames_per_digit", 1, MAX_STRIP)
     sequence = _digit_list(gen, digits)
     z = gen.latents(1, seed)
     w = ease_cosine(torch.arange(frames_per_digit, dtype=torch.float64) / frames_per_digit)
@@ -103,7 +104,7 @@ def clock_face_frames(
     _require_digits(gen)
     if gen.num_classes < 10:
         raise ConfigError(f"a clock needs 10 digit classes, this generator has {gen.num_classes}")
-    frames = _check_int(frames, "frames", 1)
+    frames = _check_int(frames, "frames", 1, MAX_STRIP)
     h, m = _parse_hhmm(time_hhmm)
     now, nxt = _clock_digits(60 * h + m), _clock_digits(60 * h + m + 1)
     z = gen.latents(1, seed)
@@ -131,6 +132,13 @@ def save_clock(
     suffix = Path(path).suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise ConfigError(f"clock path must end in .gif or .mp4, got {str(path)!r}")
+    _check_int(scale, "scale", 1, MAX_SCALE)
+    # frames held before encoding: 10 cross-fades of 1 digit, or the 4-digit face's `frames_per_digit`
+    frames, digits = (frames_per_digit, 4) if time_hhmm else (10 * frames_per_digit, 1)
+    side = getattr(getattr(gen, "config", None), "data_size", 28)  # test fakes have no config: MNIST's
+    if (size := frames * digits * (side * scale) ** 2) > MAX_ANIMATION_PIXELS:
+        raise ConfigError(f"{frames} frames at scale {scale} would hold {size / 2**30:.1f} GiB before "
+                          "encoding; lower --frames-per-digit or --scale")
     if time_hhmm is None:
         frames = clock_frames(gen, frames_per_digit=frames_per_digit, seed=seed)
     else:

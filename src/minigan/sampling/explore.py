@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .. import visual
+from ..config.limits import MAX_STRIP
 from ..errors import ConfigError
 from ..models import one_hot
 
@@ -132,7 +133,7 @@ def _grid_batch(z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, to
 def class_grid(gen: GeneratorLike, rows: int = 10, seed: int = 0) -> np.ndarray:
     """uint8 (rows * num_classes, H, W): column c shows class c, each row keeps one noise vector."""
     _require_conditional(gen, "class_grid")
-    rows = _check_int(rows, "rows", 1)
+    rows = _check_int(rows, "rows", 1, MAX_STRIP)
     z = gen.latents(rows, seed)
     labels = torch.arange(gen.num_classes, device=z.device)
     return _generate(gen, *_grid_batch(z, labels))
@@ -164,8 +165,8 @@ def interpolate(
     held fixed (one noise per row, from ``seed``). Unconditional: start/end are seeds, and the row
     goes from ``latents(1, start)`` to ``latents(1, end)``; ``seed`` and ``rows`` do not apply.
     """
-    steps = _check_int(steps, "steps", 2)
-    rows = _check_int(rows, "rows", 1)
+    steps = _check_int(steps, "steps", 2, MAX_STRIP)
+    rows = _check_int(rows, "rows", 1, MAX_STRIP)
     if method not in ("linear", "slerp"):
         raise ConfigError(f"method must be 'linear' or 'slerp', got {method!r}")
     mix = lerp if method == "linear" else slerp
@@ -203,7 +204,7 @@ def amplitude_sweep(
     """
     _require_conditional(gen, "amplitude_sweep")
     digit = _check_digit(gen, digit)
-    rows = _check_int(rows, "rows", 1)
+    rows = _check_int(rows, "rows", 1, MAX_STRIP)
     amps = np.asarray(amplitudes, dtype=np.float64)
     if amps.ndim != 1 or amps.size == 0 or not np.isfinite(amps).all():
         raise ConfigError(

@@ -15,11 +15,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 from ..config import TrainConfig
+from ..config.limits import MAX_SAMPLES, check_count, check_sample_memory
 from ..data import to_uint8
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, MiniganError
 from ..fileio import atomic_path
 from ..models import Generator, build_generator, one_hot
-from ..run.checkpoint import list_checkpoints, load_checkpoint, load_latest
+from ..run.checkpoint import list_checkpoints, load_checkpoint, load_latest, tensor_digest
 from ..run.folder import RunFolder
 from ..runtime import resolve_device
 
@@ -42,13 +43,31 @@ def crop_padding(images: torch.Tensor, pad: int) -> torch.Tensor:
 
 
 def save_generator(generator: Generator, config: TrainConfig, step: int, path: str | Path) -> Path:
-    """The small sharing artefact: G's weights in safetensors, the config in its metadata."""
+    """The small sharing artefact: G's weights in safetensors, the config and a checksum in its metadata."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    metadata = {"format": GENERATOR_FORMAT, "config": config.to_json(), "step": str(step)}
+    metadata = {"format": GENERATOR_FORMAT, "config": config.to_json(), "step": str(step),
+                "sha256": tensor_digest(tensors)}
     data = save(tensors, metadata=metadata)  # in memory: a full disk then raises OSError
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def check_weights(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse weights with NaN or infinity: they sample blank or garbage images without a word."""
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise CheckpointError(f"{path} holds non-finite weights (NaN or infinity in {bad[0]}); use an "
+                              "earlier checkpoint of the run, or retrain")
+
+
+def _embedded_config(values: object, path: Path) -> TrainConfig:
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{path} is damaged: its embedded config is not a JSON object")
+    try:
+        return TrainConfig.from_dict(values)
+    except (MiniganError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path} holds an unusable config ({exc})") from None
 
 
 class TrainedGenerator:
@@ -62,8 +81,9 @@ class TrainedGenerator:
         self.module = build_generator(config)
         try:
             self.module.load_state_dict(state_dict)
-        except RuntimeError as exc:
-            raise CheckpointError(f"generator weights do not match their config: {exc}") from None
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise CheckpointError(f"generator weights do not match their config: {detail}") from None
         self.module.to(self.device).eval()
 
     z_dim = property(lambda self: self.config.z_dim)
@@ -101,8 +121,8 @@ class TrainedGenerator:
 
         A conditional model with no labels given draws a balanced set: digit i % num_classes.
         """
-        if num <= 0:
-            raise ConfigError(f"--num must be positive, got {num}")
+        check_count("--num", num, MAX_SAMPLES, "100 times the samples of a standard FID")
+        check_sample_memory(num, self.z_dim, self.config.data_size)
         if self.conditional:
             labels = np.arange(num) % self.num_classes if labels is None else np.asarray(labels)
             if labels.shape[0] != num:
@@ -118,6 +138,7 @@ class TrainedGenerator:
 
 
 def _from_safetensors(path: Path, device) -> TrainedGenerator:
+    """Old files without a checksum (minigan before 0.3) still load; a file with one must match it."""
     try:
         tensors = load_file(str(path))
         with safe_open(str(path), "pt") as handle:
@@ -126,8 +147,16 @@ def _from_safetensors(path: Path, device) -> TrainedGenerator:
         raise CheckpointError(f"{path} is not a readable generator file: {exc}") from None
     if metadata.get("format") != GENERATOR_FORMAT:
         raise CheckpointError(f"{path} is not a minigan generator file")
-    config = TrainConfig.from_dict(json.loads(metadata["config"]))
-    return TrainedGenerator(config, tensors, device, int(metadata.get("step", 0)))
+    if "sha256" in metadata and metadata["sha256"] != tensor_digest(tensors):
+        raise CheckpointError(f"{path} is damaged (checksum mismatch): copy it again from the run "
+                              "or sample from the run's checkpoints/")
+    try:
+        values, step = json.loads(metadata["config"]), int(metadata.get("step", "0"))
+    except (KeyError, ValueError):  # JSONDecodeError is a ValueError
+        raise CheckpointError(f"{path} is damaged: its embedded config or step is missing or "
+                              "unreadable") from None
+    check_weights(tensors, path)
+    return TrainedGenerator(_embedded_config(values, path), tensors, device, step)
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> TrainedGenerator:
@@ -147,9 +176,14 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Trai
         state = load_checkpoint(path)
     else:
         raise CheckpointError(f"{path} does not exist; give a run folder, .safetensors or .pt file")
-    config = TrainConfig.from_dict(state["config"])
-    weights = state["G"] if state.get("G_ema") is None else state["G_ema"]
-    return TrainedGenerator(config, weights, device, int(state["step"]))
+    try:
+        config, step = _embedded_config(state["config"], path), int(state["step"])
+        weights = state["G"] if state.get("G_ema") is None else state["G_ema"]
+        check_weights(weights, path)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise CheckpointError(f"{path} is damaged: it lacks the generator's weights, config or "
+                              "step") from None
+    return TrainedGenerator(config, weights, device, step)
 
 
 def save_samples(path: str | Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:
