@@ -11,7 +11,7 @@ from ..run.folder import RunFolder, next_run_dir
 from ..run.outputs import check_run_folder
 from ..run.resume import budget_spent, check_restart, check_resumable
 from ..runtime import configure_process
-from . import distributed
+from . import parallel
 from .loop import Trainer, TrainResult
 
 
@@ -37,7 +37,7 @@ def resume(run_dir: str | Path, *, force: bool = False, restart: bool = False, p
     check_resumable(saved, config, force)  # the Trainer checks again: it may be called directly
     check_restart(run, restart)
     if (spent := budget_spent(run, config)) is not None:
-        if distributed.is_main():
+        if parallel.is_main():
             print(f"minigan: {spent[1]}")
         return TrainResult(run.path, spent[0], "finished")
     configure_process(config.threads)
