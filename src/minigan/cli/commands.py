@@ -69,7 +69,8 @@ def _cmd_sample(args) -> int:
         nrow = min(args.grid_size, math.ceil(math.sqrt(len(shown))))
         print(f"wrote {visual.save_grid(shown, args.grid, nrow=nrow)}: the first {len(shown)}")
     if args.class_grid:
-        print(f"wrote {visual.save_grid(explore.class_grid(gen, seed=args.seed), args.class_grid, nrow=10)}")
+        grid = explore.class_grid(gen, seed=args.seed, noise=args.class_grid_noise)
+        print(f"wrote {visual.save_grid(grid, args.class_grid, nrow=10)}")
         if legend:
             print(legend)
     return 0
@@ -128,7 +129,8 @@ def _cmd_interpolate(args) -> int:
 
     gen = load_generator(args.run)
     images = explore.interpolate(gen, start=args.start, end=args.end, steps=args.steps,
-                                 method=args.method, seed=args.seed, rows=args.rows)
+                                 method=args.method, seed=args.seed, rows=args.rows,
+                                 noise_scale=args.noise_scale)
     print(f"wrote {visual.save_grid(images, args.out, nrow=args.steps)}")
     return 0
 
@@ -137,9 +139,10 @@ def _cmd_clock(args) -> int:
     from ..sampling import clock, load_generator
 
     gen = load_generator(args.run)
-    path = clock.save_clock(gen, args.out, fps=args.fps, frames_per_digit=args.frames_per_digit,
-                              seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale)
-    print(f"wrote {path}")
+    fps, note = clock.clock_fps(gen, args.out, args.fps)
+    path = clock.save_clock(gen, args.out, fps=fps, frames_per_digit=args.frames_per_digit,
+                            seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale, noise=args.noise)
+    print(f"wrote {path} at {fps:g} fps" + (f" ({note})" if note else ""))
     return 0
 
 
@@ -148,8 +151,27 @@ def _cmd_amplitude(args) -> int:
     from ..sampling import explore, load_generator
 
     gen = load_generator(args.run)
-    images = explore.amplitude_sweep(gen, args.digit, rows=args.rows, seed=args.seed)
+    images = explore.amplitude_sweep(gen, args.digit, low=args.low, high=args.high, count=args.count,
+                                     rows=args.rows, seed=args.seed)
     print(f"wrote {visual.save_grid(images, args.out, nrow=len(images) // args.rows)}")
+    return 0
+
+
+def _cmd_weights(args) -> int:
+    from ..run.weights import format_weights, weight_table
+
+    print(format_weights(weight_table(args.run)))
+    return 0
+
+
+def _cmd_data(args) -> int:
+    from ..data.pictures import save_real_grid
+
+    grid = save_real_grid(args.grid, args.dataset, args.data_dir, split=args.split, num=args.num,
+                          seed=args.seed, scale=args.scale)
+    rows = len(grid.images) // grid.columns
+    where = f"one column per class: {', '.join(grid.class_names)}" if grid.class_names else "no labels"
+    print(f"wrote {args.grid}: {len(grid.images)} {args.dataset} {args.split} images, {rows} rows ({where})")
     return 0
 
 

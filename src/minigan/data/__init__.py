@@ -6,6 +6,7 @@
     loading.py   load_dataset, resolve_data_dir, the Dataset record
     catalog.py   dataset_info (class count and names), cache state, the `minigan datasets` table
     pixels.py    to_float / to_uint8
+    pictures.py  real_grid / save_real_grid: a grid of the data's own images, by class
 
 Names are imported on first use (PEP 562), so `minigan.data.datasets` (the registry, standard
 library only) stays cheap to import for the command line. `MIRRORS` is MNIST's mirror list;
@@ -25,6 +26,7 @@ _EXPORTS = {
     "idx": ["IDX_DTYPES", "read_idx", "read_idx_shape"],
     "loading": ["Dataset", "load_dataset", "resolve_data_dir"],
     "pixels": ["to_float", "to_uint8"],
+    "pictures": ["RealGrid", "real_grid", "save_real_grid"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted([*_WHERE, "MNIST_FILES"])
