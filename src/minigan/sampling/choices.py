@@ -16,9 +16,14 @@ draw the write-up's pictures (`--noise zero`, `--noise-scale 0.5`, ...).
 
 from __future__ import annotations
 
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import ConfigError
 
 ClockNoise = Literal["zero", "random"]  # zero: every frame from z = 0; random: one draw from --seed
 GridNoise = Literal["per-row", "per-image"]  # per-row: a row's digits share a noise vector
@@ -53,5 +58,21 @@ def picture_choices(gen: Any) -> PictureChoices:
     return MINIGAN
 
 
+def sweep_amplitudes(gen: Any, low: float | None = None, high: float | None = None,
+                     count: int | None = None) -> np.ndarray:
+    """(count,) label strengths evenly spaced from low to high; what is not given is the run's."""
+    choice = picture_choices(gen)
+    low = choice.low if low is None else low
+    high = choice.high if high is None else high
+    count = choice.count if count is None else count
+    for value, name in ((low, "low"), (high, "high")):
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ConfigError(f"count must be an integer >= 1, got {count!r}")
+    return np.linspace(low, high, count)
+
+
 __all__ = ["CLOCK_NOISE", "GRID_NOISE", "MINIGAN", "WRITE_UPS", "ClockNoise", "GridNoise",
-           "PictureChoices", "picture_choices"]
+           "PictureChoices", "picture_choices",
+           "sweep_amplitudes"]

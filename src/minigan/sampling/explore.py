@@ -20,7 +20,7 @@ import torch
 from .. import visual
 from ..errors import ConfigError
 from ..models import one_hot
-from .choices import GRID_NOISE, MINIGAN, GridNoise, picture_choices
+from .choices import GRID_NOISE, MINIGAN, GridNoise, picture_choices, sweep_amplitudes
 from .mixing import ease_cosine as ease_cosine  # re-exported: explore.ease_cosine
 from .mixing import lerp, slerp
 
@@ -202,7 +202,11 @@ def amplitude_sweep(
     _require_conditional(gen, "amplitude_sweep")
     digit = _check_digit(gen, digit)
     rows = _check_int(rows, "rows", 1)
-    amps = np.asarray(_amplitudes(gen, amplitudes, low, high, count), dtype=np.float64)
+    if amplitudes is not None and (low, high, count) != (None, None, None):
+        raise ConfigError("give either amplitudes or low/high/count, not both")
+    if amplitudes is None:
+        amplitudes = sweep_amplitudes(gen, low, high, count)
+    amps = np.asarray(amplitudes, dtype=np.float64)
     if amps.ndim != 1 or amps.size == 0 or not np.isfinite(amps).all():
         raise ConfigError(
             f"amplitudes must be a non-empty list of finite numbers, got {amplitudes!r}"
@@ -211,21 +215,6 @@ def amplitude_sweep(
     onehot = _one_hot([digit], gen.num_classes, z.device)[0]
     labels = torch.as_tensor(amps, dtype=torch.float32, device=z.device)[:, None] * onehot
     return _generate(gen, *_grid_batch(z, labels))
-
-
-def _amplitudes(gen: GeneratorLike, amplitudes: Any, low: Any, high: Any, count: Any) -> Any:
-    if amplitudes is not None:
-        if (low, high, count) != (None, None, None):
-            raise ConfigError("give either amplitudes or low/high/count, not both")
-        return amplitudes
-    choice = picture_choices(gen)
-    low = choice.low if low is None else low
-    high = choice.high if high is None else high
-    for value, name in ((low, "low"), (high, "high")):
-        if not (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)):
-            raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    count = _check_int(choice.count if count is None else count, "count", 1)
-    return np.linspace(low, high, count)
 
 
 def latent_grid(
