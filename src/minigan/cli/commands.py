@@ -142,7 +142,7 @@ def _cmd_clock(args) -> int:
     fps, note = clock.clock_fps(gen, args.out, args.fps)
     path = clock.save_clock(gen, args.out, fps=fps, frames_per_digit=args.frames_per_digit,
                             seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale, noise=args.noise)
-    print(f"wrote {path} at {fps:g} fps" + (f" ({note})" if note else ""))
+    print(f"wrote {path} at {fps:g} fps" + (f"; {note}" if note else ""))
     return 0
 
 

@@ -44,8 +44,8 @@ def clock_fps(gen: GeneratorLike, path: PathLike, fps: float | None = None) -> t
         return fps, None
     fps = picture_choices(gen).fps
     if Path(path).suffix.lower() == ".gif" and fps > visual.MAX_GIF_FPS:
-        return visual.MAX_GIF_FPS, (f"a GIF plays at most {visual.MAX_GIF_FPS:g} fps (its frame delays are "
-                                    f"whole centiseconds): {fps:g} fps needs an .mp4 path")
+        return visual.MAX_GIF_FPS, (f"{fps:g} fps needs an .mp4 path: a GIF plays at most "
+                                    f"{visual.MAX_GIF_FPS:g} fps (its frame delays are whole centiseconds)")
     return fps, None
 
 
