@@ -143,3 +143,12 @@ def test_data_command_refuses_bad_input_in_one_line(mnist_dir, tmp_path, capsys)
         err = capsys.readouterr().err
         assert err.startswith("minigan: error:") and err.count("\n") == 1 and message in err, err
     assert not any(tmp_path.iterdir())
+
+
+def test_both_commands_show_runnable_examples_in_their_help(capsys):
+    examples = {"weights": "minigan weights runs/cgan", "data": "minigan data --grid real.png"}
+    for command, example in examples.items():
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "examples:" in out and example in out, command
