@@ -72,7 +72,7 @@ def _cmd_sample(args) -> int:
         with writing(args.grid):
             print(f"wrote {visual.save_grid(shown, args.grid, nrow=nrow)}: the first {len(shown)}")
     if args.class_grid:
-        grid = explore.class_grid(gen, seed=args.seed)
+        grid = explore.class_grid(gen, seed=args.seed, noise=args.class_grid_noise)
         with writing(args.class_grid):
             print(f"wrote {visual.save_grid(grid, args.class_grid, nrow=10)}")
         if legend:
@@ -155,7 +155,8 @@ def _cmd_interpolate(args) -> int:
     check_output(args.out, outputs.PICTURE)
     gen = load_generator(args.run)
     images = explore.interpolate(gen, start=args.start, end=args.end, steps=args.steps,
-                                 method=args.method, seed=args.seed, rows=args.rows)
+                                 method=args.method, seed=args.seed, rows=args.rows,
+                                 noise_scale=args.noise_scale)
     with writing(args.out):
         print(f"wrote {visual.save_grid(images, args.out, nrow=args.steps)}")
     return 0
@@ -166,10 +167,11 @@ def _cmd_clock(args) -> int:
 
     check_output(args.out, outputs.ANIMATION)
     gen = load_generator(args.run)
+    fps, note = clock.clock_fps(gen, args.out, args.fps)
     with writing(args.out):
-        path = clock.save_clock(gen, args.out, fps=args.fps, frames_per_digit=args.frames_per_digit,
-                                seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale)
-    print(f"wrote {path}")
+        path = clock.save_clock(gen, args.out, fps=fps, frames_per_digit=args.frames_per_digit,
+                                seed=args.seed, time_hhmm=args.time_hhmm, scale=args.scale, noise=args.noise)
+    print(f"wrote {path} at {fps:g} fps" + (f"; {note}" if note else ""))
     return 0
 
 
@@ -179,9 +181,28 @@ def _cmd_amplitude(args) -> int:
 
     check_output(args.out, outputs.PICTURE)
     gen = load_generator(args.run)
-    images = explore.amplitude_sweep(gen, args.digit, rows=args.rows, seed=args.seed)
+    images = explore.amplitude_sweep(gen, args.digit, low=args.low, high=args.high, count=args.count,
+                                     rows=args.rows, seed=args.seed)
     with writing(args.out):
         print(f"wrote {visual.save_grid(images, args.out, nrow=len(images) // args.rows)}")
+    return 0
+
+
+def _cmd_weights(args) -> int:
+    from ..run.weights import format_weights, weight_table
+
+    print(format_weights(weight_table(args.run)))
+    return 0
+
+
+def _cmd_data(args) -> int:
+    from ..data.pictures import save_real_grid
+
+    grid = save_real_grid(args.grid, args.dataset, args.data_dir, split=args.split, num=args.num,
+                          seed=args.seed, scale=args.scale)
+    rows = len(grid.images) // grid.columns
+    where = f"one column per class: {', '.join(grid.class_names)}" if grid.class_names else "no labels"
+    print(f"wrote {args.grid}: {len(grid.images)} {args.dataset} {args.split} images, {rows} rows ({where})")
     return 0
 
 

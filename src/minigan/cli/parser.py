@@ -9,6 +9,8 @@ from ..config import config_fields, field_choices, field_help, field_sections, f
 from ..data.datasets import DATASET_NAMES
 from ..experiments import commands as experiments
 from ..presets import preset_names
+from ..sampling.choices import CLOCK_NOISE, GRID_NOISE
+from ..visual import MAX_GIF_FPS
 
 EXAMPLES = {
     "train": """examples:
@@ -25,18 +27,29 @@ EXAMPLES = {
     "sample": """examples:
   minigan sample runs/mlp4 --num 10000 --out samples.npz --grid grid.png   # grid: the first 100
   minigan sample runs/cgan --digit 7 --num 64 --grid sevens.png
-  minigan sample runs/cgan --labels 2,0,2,6 --grid year.png""",
+  minigan sample runs/cgan --labels 2,0,2,6 --grid year.png
+  minigan sample runs/cgan --class-grid numbers.png --class-grid-noise per-image   # cgan's write-up""",
     "eval": """examples:
   minigan eval runs/mlp4 --num 10000
   minigan eval samples.npz --json""",
     "interpolate": """examples:
   minigan interpolate runs/cgan --from 7 --to 9 --steps 10 --out 7to9.png
-  minigan interpolate runs/mlp4 --from 1 --to 2 --method slerp --out seeds.png   # seeds""",
+  minigan interpolate runs/mlp4 --from 1 --to 2 --method slerp --out seeds.png   # seeds
+  minigan interpolate runs/cgan --from 7 --to 9 --rows 10 --noise-scale 0.5 --out 7to9.png  # write-up""",
     "clock": """examples:
   minigan clock runs/cgan --out clock.gif
-  minigan clock runs/cgan --time 12:59 --out face.gif --fps 20""",
+  minigan clock runs/cgan --time 12:59 --out face.gif --fps 20
+  minigan clock runs/cgan --noise zero --fps 60 --out clock.mp4     # cgan's write-up (minigan[video])""",
     "amplitude": """examples:
-  minigan amplitude runs/cgan --digit 4 --out four.png""",
+  minigan amplitude runs/cgan --digit 4 --out four.png
+  minigan amplitude runs/cgan --digit 4 --low 0 --high 2.25 --count 10 --rows 10 --out 4s.png""",
+    "weights": """examples:
+  minigan weights runs/cgan                      # the newest checkpoint's table
+  minigan weights runs/cgan/checkpoints/step-000001000.pt""",
+    "data": """examples:
+  minigan data --grid real.png --data-dir ../shared/data/mnist        # 10 of each digit
+  minigan data --grid fashion.png --dataset fashion --num 50 --seed 1
+  minigan data --grid mine.png --dataset idx --data-dir ~/my-idx-folder --split test""",
     "datasets": """examples:
   minigan datasets
   MINIGAN_DATA_DIR=~/data minigan datasets      # ~/data/mnist, ~/data/fashion-mnist, ...""",
@@ -129,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--digit", type=int, help="conditional runs: this digit only")
     p.add_argument("--labels", help="conditional runs: comma-separated digits, one per sample")
     p.add_argument("--class-grid", type=Path, help="conditional runs: PNG with one column per digit")
+    p.add_argument("--class-grid-noise", choices=GRID_NOISE, default=None,
+                   help="per-row: a row's digits share one noise (one style per row); per-image: every "
+                   "digit its own, as cgan's write-up draws it (default: per-image for a --literal cgan run, "
+                   "else per-row)")
     p.add_argument("--dataset", choices=DATASET_NAMES, metavar="NAME",
                    help=f"name the class-grid columns after this dataset's classes (default: the run's); "
                    f"{_DATASET_HELP}")
@@ -163,23 +180,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=1, help="strips, each from its own noise (default 1)")
     p.add_argument("--method", choices=("linear", "slerp"), default="linear", help="interpolation path")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--noise-scale", type=float, metavar="X",
+                   help="multiply the noise by X (default 1; cgan's write-up halves it: 0.5, the default "
+                   "for a --literal cgan run)")
     p.add_argument("--out", type=Path, default=Path("interpolation.png"), help="PNG to write")
 
     p = command("clock", "the digit clock: 0..9 cross-fading in label space, as GIF or MP4")
     p.add_argument("run", type=Path, help=run_help)
     p.add_argument("--out", type=Path, default=Path("clock.gif"), help=".gif or .mp4 (needs minigan[video])")
-    p.add_argument("--fps", type=float, default=30, help="frames per second (default 30)")
+    p.add_argument("--fps", type=float,
+                   help="frames per second (default 30; a --literal cgan run: the write-up's 60 in an .mp4, "
+                   f"{MAX_GIF_FPS:g} in a GIF, whose whole-centisecond delays play at most {MAX_GIF_FPS:g})")
+    p.add_argument("--noise", choices=CLOCK_NOISE,
+                   help="zero: every digit from z = 0, as cgan's write-up; random: one noise from --seed "
+                   "(default: zero for a --literal cgan run, else random)")
     p.add_argument("--frames-per-digit", type=int, default=60, help="frames of each cross-fade (default 60)")
     p.add_argument("--time", dest="time_hhmm", metavar="HH:MM", help="a four-digit clock face")
-    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (with --noise random)")
     p.add_argument("--scale", type=int, default=4, help="pixel upscaling of each frame (default 4)")
 
     p = command("amplitude", "sweep one label's strength from 0 to above 1")
     p.add_argument("run", type=Path, help=run_help)
     p.add_argument("--digit", type=int, required=True, help="the label to sweep")
     p.add_argument("--rows", type=int, default=5, help="rows, each from its own noise (default 5)")
+    p.add_argument("--low", type=float, help="first label strength (default 0)")
+    p.add_argument("--high", type=float,
+                   help="last label strength (default 1.5; a --literal cgan run: the write-up's 2.25)")
+    p.add_argument("--count", type=int,
+                   help="strengths from --low to --high, evenly spaced (default 11; a --literal cgan run: "
+                   "the write-up's 10, n/4 for n in 0..9)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--out", type=Path, default=Path("amplitude.png"), help="PNG to write")
+
+    p = command("weights", "the largest absolute value of every weight tensor of G and D in a checkpoint")
+    p.add_argument("run", type=Path, help="run folder (its newest intact checkpoint) or checkpoint .pt")
+
+    p = command("data", "draw images of a dataset itself: a PNG grid, one column per class when labelled")
+    p.add_argument("--grid", type=Path, required=True, help="PNG to write")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist", metavar="NAME",
+                   help=f"default mnist; {_DATASET_HELP}")
+    p.add_argument("--data-dir", help="the dataset's folder (default: $MINIGAN_DATA_DIR, else the cache)")
+    p.add_argument("--split", choices=("train", "test"), default="train", help="which split (default train)")
+    p.add_argument("--num", type=int, default=100,
+                   help="images to draw (default 100); by class: rounded down to whole rows, at least one")
+    p.add_argument("--seed", type=int, default=0, help="which images: the same seed picks the same ones")
+    p.add_argument("--scale", type=int, default=1, help="pixel upscaling (default 1)")
 
     p = command("serve", "the playground: a local web page to sample, explore and watch runs train")
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN",

@@ -47,6 +47,7 @@ from .choices import (
 @dataclass
 class TrainConfig:
     preset: str = "custom"  # the preset this config started from
+    literal: bool = False  # trained with --literal: the write-up as written (its pictures follow it too)
 
     # Data.
     dataset: Dataset = "mnist"  # mnist: verified, downloaded if missing; idx: any folder of IDX files
@@ -302,5 +303,6 @@ def validate(config: TrainConfig) -> TrainConfig:
 
 
 def config_fields() -> list[dataclasses.Field]:
-    """The overridable fields, in declaration order (the CLI builds its flags from these)."""
-    return [f for f in dataclasses.fields(TrainConfig) if f.name != "preset"]
+    """The overridable fields, in declaration order (the CLI builds its flags from these); the preset
+    and --literal are chosen by their own flags, not overridden."""
+    return [f for f in dataclasses.fields(TrainConfig) if f.name not in ("preset", "literal")]

@@ -8,6 +8,7 @@
     pixels.py    to_float / to_uint8
     batches.py   the training data on the device, batch k of a run by index, G's noise stream
     batch_orders.py  which images make batch k (the write-ups' orders), a pure function of (seed, k)
+    pictures.py  real_grid / save_real_grid: a grid of the data's own images, by class
 
 Names are imported on first use (PEP 562), so `minigan.data.datasets` (the registry, standard
 library only) stays cheap to import for the command line. `MIRRORS` is MNIST's mirror list;
@@ -27,6 +28,7 @@ _EXPORTS = {
     "idx": ["IDX_DTYPES", "read_idx", "read_idx_shape"],
     "loading": ["Dataset", "load_dataset", "resolve_data_dir"],
     "pixels": ["to_float", "to_uint8"],
+    "pictures": ["RealGrid", "real_grid", "save_real_grid"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted([*_WHERE, "MNIST_FILES"])

@@ -118,9 +118,11 @@ PRESETS: dict[str, Preset] = {
                     sample_every=2000, checkpoint_every=1000, keep_checkpoints=5),
         "Conditional conv GAN, 2-d noise, Adam 1e-4, batch 10, balance measured every 100 steps, "
         "checkpoints every 1,000 steps, weights past 1e9 reported.",
-        literal=dict(arch="cgan_literal", g_batchnorm=False, label_projection=False),
+        # `while global_step <= 1000*1000` from step 0: 1,000,001 steps.
+        literal=dict(arch="cgan_literal", g_batchnorm=False, label_projection=False, steps=1_000_001),
         seed="004",
         deviations=dict(
+            steps=BUDGET,
             arch="the write-up's G (one stride-4 transposed conv, arch cgan_literal) has no place for "
                  "the batchnorm below; arch cgan's two stride-2 transposed convs take it",
             g_batchnorm="without it G collapsed: --literal for 300 s ended at FID-MNIST 1,493 with label "

@@ -25,7 +25,7 @@ def get_config(preset: str = "mlp4", *, literal: bool = False, **overrides: Any)
     record = PRESETS[preset]
     values = record.config.to_dict()
     if literal:
-        values.update(record.literal)
+        values.update(record.literal, literal=True)
     given = {k: v for k, v in overrides.items() if v is not None}
     values.update(given)
     return check_honoured(TrainConfig.from_dict(values), explicit=given)

@@ -21,9 +21,11 @@ from .. import visual
 from ..config.limits import MAX_STRIP
 from ..errors import ConfigError
 from ..models import one_hot
+from .choices import GRID_NOISE, MINIGAN, GridNoise, picture_choices, sweep_amplitudes
+from .mixing import ease_cosine as ease_cosine  # re-exported: explore.ease_cosine
+from .mixing import lerp, slerp
 
-Weights = float | Sequence[float] | torch.Tensor  # one t, or (T,) of them
-DEFAULT_AMPLITUDES = tuple(np.linspace(0, 1.5, 11).tolist())
+DEFAULT_AMPLITUDES = tuple(np.linspace(MINIGAN.low, MINIGAN.high, MINIGAN.count).tolist())
 _CHUNK = 512  # images per generate() call: bounds memory for 600-frame clocks and big grids
 
 
@@ -42,44 +44,6 @@ class GeneratorLike(Protocol):
 
 
 # ---- helpers -------------------------------------------------------------------------------
-
-
-def lerp(a: torch.Tensor, b: torch.Tensor, t: Weights) -> torch.Tensor:
-    """(1 - t) a + t b; a, b (..., D), t scalar or (T,) -> a.shape or (T, *a.shape).
-
-    Written as a weighted sum (not a + t (b - a)) so both ends are exact.
-    """
-    tt = torch.as_tensor(t, dtype=a.dtype, device=a.device)
-    tt = tt.reshape(tt.shape + (1,) * a.dim())
-    return (1 - tt) * a + tt * b
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: Weights) -> torch.Tensor:
-    """Spherical interpolation along the last dim; shapes as in ``lerp``.
-
-    The angle comes from 2 atan2(|â - b̂|, |â + b̂|), accurate for nearly parallel vectors where
-    arccos(â·b̂) is not. Below ~1e-7 rad the weights become lerp's (their limit). Anti-parallel
-    vectors have no unique great circle: that case also falls back to lerp (through the origin).
-    """
-    a64, b64 = a.double(), b.double()
-    an = a64 / a64.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-    bn = b64 / b64.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-    omega = 2 * torch.atan2(
-        (an - bn).norm(dim=-1, keepdim=True), (an + bn).norm(dim=-1, keepdim=True)
-    )
-    sin_omega = torch.sin(omega)
-    degenerate = sin_omega < 1e-7
-    sin_safe = torch.where(degenerate, torch.ones_like(sin_omega), sin_omega)
-    tt = torch.as_tensor(t, dtype=torch.float64, device=a.device)
-    tt = tt.reshape(tt.shape + (1,) * a.dim())
-    wa = torch.where(degenerate, 1 - tt, torch.sin((1 - tt) * omega) / sin_safe)
-    wb = torch.where(degenerate, tt, torch.sin(tt * omega) / sin_safe)
-    return (wa * a64 + wb * b64).to(a.dtype)
-
-
-def ease_cosine(t: torch.Tensor) -> torch.Tensor:
-    """(1 - cos(pi t)) / 2: starts and ends at rest, so each digit lingers before it morphs."""
-    return (1 - torch.cos(math.pi * t)) / 2
 
 
 def _generate(gen: GeneratorLike, z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
@@ -112,6 +76,19 @@ def _check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
     return int(value)
 
 
+def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _check_scale(value: Any, name: str) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0:
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def _check_digit(gen: GeneratorLike, digit: Any, name: str = "digit") -> int:
     return _check_int(digit, name, 0, gen.num_classes - 1)
 
@@ -130,13 +107,22 @@ def _grid_batch(z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, to
 # ---- pictures ------------------------------------------------------------------------------
 
 
-def class_grid(gen: GeneratorLike, rows: int = 10, seed: int = 0) -> np.ndarray:
-    """uint8 (rows * num_classes, H, W): column c shows class c, each row keeps one noise vector."""
+def class_grid(gen: GeneratorLike, rows: int = 10, seed: int = 0, noise: GridNoise | None = None
+               ) -> np.ndarray:
+    """uint8 (rows * num_classes, H, W): column c shows class c.
+
+    noise "per-row": each row keeps one noise vector (the same style across classes); "per-image":
+    every image its own, as cgan's write-up draws it. None: the run's choice (``picture_choices``).
+    """
     _require_conditional(gen, "class_grid")
     rows = _check_int(rows, "rows", 1, MAX_STRIP)
+    noise = _check_choice(noise or picture_choices(gen).grid_noise, "noise", GRID_NOISE)
+    labels = torch.arange(gen.num_classes)
+    if noise == "per-image":
+        z = gen.latents(rows * gen.num_classes, seed)  # row-major: image (r, c) is z[r * C + c]
+        return _generate(gen, z, labels.to(z.device).repeat(rows))
     z = gen.latents(rows, seed)
-    labels = torch.arange(gen.num_classes, device=z.device)
-    return _generate(gen, *_grid_batch(z, labels))
+    return _generate(gen, *_grid_batch(z, labels.to(z.device)))
 
 
 def sample_digits(gen: GeneratorLike, digits: Sequence[int], seed: int = 0) -> np.ndarray:
@@ -158,28 +144,34 @@ def interpolate(
     method: Literal["linear", "slerp"] = "linear",
     seed: int = 0,
     rows: int = 1,
+    noise_scale: float | None = None,
 ) -> np.ndarray:
     """uint8 (rows * steps, H, W), each row going from ``start`` to ``end``.
 
     Conditional: start/end are classes; the one-hot label vectors are interpolated with the noise
     held fixed (one noise per row, from ``seed``). Unconditional: start/end are seeds, and the row
     goes from ``latents(1, start)`` to ``latents(1, end)``; ``seed`` and ``rows`` do not apply.
+    The noise is multiplied by ``noise_scale`` (cgan's write-up: 0.5, nearer the prior's centre);
+    None: the run's choice (``picture_choices``).
     """
     steps = _check_int(steps, "steps", 2, MAX_STRIP)
     rows = _check_int(rows, "rows", 1, MAX_STRIP)
+    if noise_scale is None:
+        noise_scale = picture_choices(gen).noise_scale
+    noise_scale = _check_scale(noise_scale, "noise_scale")
     if method not in ("linear", "slerp"):
         raise ConfigError(f"method must be 'linear' or 'slerp', got {method!r}")
     mix = lerp if method == "linear" else slerp
     t = torch.linspace(0, 1, steps)
     if gen.conditional:
         start, end = _check_digit(gen, start, "start"), _check_digit(gen, end, "end")
-        z = gen.latents(rows, seed)
+        z = gen.latents(rows, seed) * noise_scale
         ends = _one_hot([start, end], gen.num_classes, z.device)
         return _generate(gen, *_grid_batch(z, mix(ends[0], ends[1], t.to(z.device))))
     if rows != 1:
         raise ConfigError("rows applies to conditional generators; call again with other seeds")
     start, end = _check_int(start, "start seed", 0), _check_int(end, "end seed", 0)
-    z0, z1 = gen.latents(1, start)[0], gen.latents(1, end)[0]
+    z0, z1 = gen.latents(1, start)[0] * noise_scale, gen.latents(1, end)[0] * noise_scale
     return _generate(gen, mix(z0, z1, t.to(z0.device)), None)
 
 
@@ -194,17 +186,27 @@ def amplitude_sweep(
     gen: GeneratorLike,
     digit: int,
     *,
-    amplitudes: Sequence[float] | np.ndarray = DEFAULT_AMPLITUDES,
+    amplitudes: Sequence[float] | np.ndarray | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    count: int | None = None,
     rows: int = 5,
     seed: int = 0,
 ) -> np.ndarray:
     """uint8 (rows * len(amplitudes), H, W): label = a * one_hot(digit), a along each row.
 
     Shows what the generator makes of "no class" (a = 0) and of an over-strong label (a > 1).
+    The strengths are ``amplitudes``, or ``count`` evenly spaced from ``low`` to ``high``; what is
+    not given is the run's choice (``picture_choices``: 0 to 1.5 in 11, or cgan's write-up's n / 4
+    for n in 0..9 for a --literal cgan run).
     """
     _require_conditional(gen, "amplitude_sweep")
     digit = _check_digit(gen, digit)
     rows = _check_int(rows, "rows", 1, MAX_STRIP)
+    if amplitudes is not None and (low, high, count) != (None, None, None):
+        raise ConfigError("give either amplitudes or low/high/count, not both")
+    if amplitudes is None:
+        amplitudes = sweep_amplitudes(gen, low, high, count)
     amps = np.asarray(amplitudes, dtype=np.float64)
     if amps.ndim != 1 or amps.size == 0 or not np.isfinite(amps).all():
         raise ConfigError(
@@ -247,9 +249,11 @@ PathLike = str | os.PathLike[str]
 
 
 def save_class_grid(
-    gen: GeneratorLike, path: PathLike, *, rows: int = 10, seed: int = 0, scale: int = 1
+    gen: GeneratorLike, path: PathLike, *, rows: int = 10, seed: int = 0,
+    noise: GridNoise | None = None, scale: int = 1,
 ) -> Path:
-    return visual.save_grid(class_grid(gen, rows, seed), path, nrow=gen.num_classes, scale=scale)
+    images = class_grid(gen, rows, seed, noise)
+    return visual.save_grid(images, path, nrow=gen.num_classes, scale=scale)
 
 
 def save_digits(
@@ -275,11 +279,11 @@ def save_interpolation(
     method: Literal["linear", "slerp"] = "linear",
     seed: int = 0,
     rows: int = 1,
+    noise_scale: float | None = None,
     scale: int = 1,
 ) -> Path:
-    images = interpolate(
-        gen, start=start, end=end, steps=steps, method=method, seed=seed, rows=rows
-    )
+    images = interpolate(gen, start=start, end=end, steps=steps, method=method, seed=seed, rows=rows,
+                         noise_scale=noise_scale)
     return visual.save_grid(images, path, nrow=steps, scale=scale)
 
 
@@ -288,12 +292,16 @@ def save_amplitude_sweep(
     path: PathLike,
     digit: int,
     *,
-    amplitudes: Sequence[float] | np.ndarray = DEFAULT_AMPLITUDES,
+    amplitudes: Sequence[float] | np.ndarray | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    count: int | None = None,
     rows: int = 5,
     seed: int = 0,
     scale: int = 1,
 ) -> Path:
-    images = amplitude_sweep(gen, digit, amplitudes=amplitudes, rows=rows, seed=seed)
+    images = amplitude_sweep(gen, digit, amplitudes=amplitudes, low=low, high=high, count=count,
+                             rows=rows, seed=seed)
     return visual.save_grid(images, path, nrow=len(images) // rows, scale=scale)
 
 
