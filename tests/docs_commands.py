@@ -139,8 +139,8 @@ def _torchrun(argv: list[str]) -> list[str]:
 
 RULES = (_budget, _counts, _torchrun)
 PY_RULES = (  # the same budgets as keywords in Python blocks
-    (re.compile(r"\btime_budget=\d+"), lambda m: "steps=20"),
     (re.compile(r"\bsteps=(\d+)(?![\d.])"), lambda m: f"steps={_steps(int(m.group(1)))}"),
+    (re.compile(r"\btime_budget=\d+"), lambda m: "steps=20"),
     (re.compile(r"\b(num|eval_num)=(\d+)"), lambda m: f"{m.group(1)}={min(int(m.group(2)), 200)}"),
 )
 
