@@ -35,6 +35,15 @@ def test_a_real_host_is_refused_in_process(forget_refusals):
     assert not isinstance(netguard.NetworkGuardError("x"), OSError)  # no `except OSError` hides it
 
 
+def test_binding_any_address_is_not_refused(forget_refusals):
+    """A server asked to listen on another address (here TEST-NET-1, which this machine lacks) gets the
+    system's own error, not the guard's: binding is not network access."""
+    before = len(netguard.refused)
+    with socket.socket() as s, pytest.raises(OSError) as excinfo:
+        s.bind(socket.getaddrinfo("192.0.2.1", 0, socket.AF_INET, socket.SOCK_STREAM)[0][4])
+    assert not isinstance(excinfo.value, netguard.NetworkGuardError) and len(netguard.refused) == before
+
+
 def test_loopback_still_connects():
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))

@@ -64,12 +64,11 @@ def _connect_ex(self: socket.socket, address: Any) -> int:
 
 
 def _getaddrinfo(host: Any, port: Any = None, *args: Any, **kwargs: Any) -> list:
+    """Refuse looking up a host name that is not this machine (a DNS query); an IP literal needs no
+    lookup (binding one is not network access), so only connect() judges it."""
     if host is not None:
         name = host.decode() if isinstance(host, bytes) else str(host)
-        local = _is_local_ip(name)
-        if local is False:
-            _refuse(f"connect to {name}:{port}")
-        if local is None and not _local_name(name):
+        if _is_local_ip(name) is None and not _local_name(name):
             _refuse(f"name lookup of {name}")
     return _original["getaddrinfo"](host, port, *args, **kwargs)
 
