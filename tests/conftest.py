@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from minigan import netguard
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -45,3 +47,19 @@ def _private_cache(tmp_path_factory):
         os.environ.pop("MINIGAN_CACHE_DIR", None)
     else:
         os.environ["MINIGAN_CACHE_DIR"] = previous
+
+
+# The network guard: this process now, and every process the suite starts (minigan reads the variable
+# at import). Set at collection, before any test or fixture starts a subprocess.
+os.environ[netguard.ENV_VAR] = "1"
+netguard.install()
+
+
+@pytest.fixture(autouse=True)
+def _no_network():
+    """Fail the test that tried a non-loopback host, even where its code swallowed the error."""
+    before = len(netguard.refused)
+    yield
+    tried = netguard.refused[before:]
+    if tried:
+        pytest.fail(f"the test tried the network: {'; '.join(tried)}", pytrace=False)

