@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,21 @@ def _no_network():
     tried = netguard.refused[before:]
     if tried:
         pytest.fail(f"the test tried the network: {'; '.join(tried)}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def trained_run(mnist_dir, tmp_path_factory) -> Path:
+    """A 6-step minimal run with checkpoints, logs and pictures; tests change only copies of it."""
+    from minigan.presets import get_config
+    from minigan.training import Trainer
+
+    out = tmp_path_factory.mktemp("trained") / "run"
+    config = get_config("minimal", data_dir=str(mnist_dir), steps=6, log_every=2, checkpoint_every=2,
+                        sample_every=4, grid_size=4, tensorboard=False, device="cpu")
+    Trainer(config, out, progress=False).fit()
+    return out
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path) -> Path:
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))

@@ -2,52 +2,15 @@
 never lands on a run's own files, and a run folder never moves into a folder of other files.
 Where a file cannot be written, the command says so in one line naming it."""
 
-import hashlib
 import json
 import os
-import shutil
-from pathlib import Path
 
 import pytest
+from run_files import digests, error_line
 
 import minigan
 from minigan import cli
 from minigan.errors import OutputError
-from minigan.presets import get_config
-from minigan.training import Trainer
-
-FAST = dict(log_every=2, checkpoint_every=2, sample_every=4, grid_size=4, tensorboard=False, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def trained_run(mnist_dir, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("outputs") / "run"
-    Trainer(get_config("minimal", data_dir=str(mnist_dir), steps=6, **FAST), out, progress=False).fit()
-    return out
-
-
-@pytest.fixture
-def run_copy(trained_run, tmp_path) -> Path:
-    return Path(shutil.copytree(trained_run, tmp_path / "run"))
-
-
-def _digests(folder: Path) -> dict[str, str]:
-    """Every file under `folder` (the lock aside) -> sha256 of its bytes."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
-
-
-def _error_line(argv: list[str], capsys) -> str:
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("minigan: error:") and "Traceback" not in err, err
-    return lines[0]
-
 
 # ------------------------------------------------------------------ a run's own files
 
@@ -60,10 +23,10 @@ def _error_line(argv: list[str], capsys) -> str:
     ("--out", "checkpoints/x.npz", ["overwrite run"]),
 ])
 def test_sample_never_writes_over_a_run_s_own_files(run_copy, flag, target, words, capsys):
-    before = _digests(run_copy)
-    line = _error_line(["sample", str(run_copy), flag, str(run_copy / target)], capsys)
+    before = digests(run_copy)
+    line = error_line(["sample", str(run_copy), flag, str(run_copy / target)], capsys)
     assert all(w in line for w in words), line
-    assert _digests(run_copy) == before
+    assert digests(run_copy) == before
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -80,11 +43,11 @@ def test_sample_never_writes_over_a_run_s_own_files(run_copy, flag, target, word
      ["overwrite run", "generator.safetensors"]),
 ])
 def test_every_writer_takes_only_its_own_format(run_copy, tmp_path, argv, words, capsys):
-    before = _digests(run_copy)
+    before = digests(run_copy)
     argv = [a.replace("RUN", str(run_copy)).replace("OUT", str(tmp_path)) for a in argv]
-    line = _error_line(argv, capsys)
+    line = error_line(argv, capsys)
     assert all(w in line for w in words), line
-    assert _digests(run_copy) == before
+    assert digests(run_copy) == before
     assert not [p for p in tmp_path.iterdir() if p.name != "run"]
 
 
@@ -96,7 +59,7 @@ def test_train_refuses_a_folder_of_the_user_s_own_files(mnist_dir, tmp_path, cap
     mine.mkdir()
     (mine / "samples.png").write_bytes(b"my picture")
     (mine / "stats.jsonl").write_text('{"mine": 1}\n')
-    line = _error_line(["train", "--preset", "minimal", "--steps", "1", "--data-dir", str(mnist_dir),
+    line = error_line(["train", "--preset", "minimal", "--steps", "1", "--data-dir", str(mnist_dir),
                         "--out", str(mine), "--quiet"], capsys)
     assert "folder of other files, not a run" in line
     assert sorted(p.name for p in mine.iterdir()) == ["samples.png", "stats.jsonl"]
@@ -107,7 +70,7 @@ def test_train_refuses_a_folder_of_the_user_s_own_files(mnist_dir, tmp_path, cap
 
 def test_train_refuses_an_empty_out(mnist_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    line = _error_line(["train", "--preset", "minimal", "--steps", "1", "--data-dir", str(mnist_dir),
+    line = error_line(["train", "--preset", "minimal", "--steps", "1", "--data-dir", str(mnist_dir),
                         "--out", "", "--quiet"], capsys)
     assert "needs a folder name for the run" in line
     assert list(tmp_path.iterdir()) == []
@@ -146,13 +109,13 @@ def test_a_smaller_eval_never_replaces_a_larger_one(run_copy, capsys):
 
 def test_output_whose_parent_is_a_file(run_copy, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
-    line = _error_line(["sample", str(run_copy), "--out", str(tmp_path / "file" / "s.npz")], capsys)
+    line = error_line(["sample", str(run_copy), "--out", str(tmp_path / "file" / "s.npz")], capsys)
     assert f"cannot write {tmp_path / 'file' / 's.npz'}: {tmp_path / 'file'} is a file" in line
 
 
 def test_output_that_is_a_folder(run_copy, tmp_path, capsys):
     (tmp_path / "grid.png").mkdir()
-    line = _error_line(["sample", str(run_copy), "--grid", str(tmp_path / "grid.png")], capsys)
+    line = error_line(["sample", str(run_copy), "--grid", str(tmp_path / "grid.png")], capsys)
     assert f"cannot write {tmp_path / 'grid.png'}: it is a folder" in line
 
 
@@ -160,7 +123,7 @@ def test_output_that_is_a_folder(run_copy, tmp_path, capsys):
                     reason="needs /sys, a folder the kernel refuses files in")
 def test_output_in_a_folder_that_refuses_writes(run_copy, capsys):
     """/sys refuses new files even to root (tests run as root, so chmod cannot make one)."""
-    line = _error_line(["sample", str(run_copy), "--out", "/sys/minigan-test.npz"], capsys)
+    line = error_line(["sample", str(run_copy), "--out", "/sys/minigan-test.npz"], capsys)
     assert line.startswith("minigan: error: cannot write /sys/minigan-test.npz: ")
     assert not os.path.exists("/sys/minigan-test.npz")
 
@@ -178,6 +141,6 @@ def test_a_write_refused_by_the_system_is_one_line(run_copy, tmp_path, monkeypat
         raise PermissionError(13, "Permission denied", str(src))
 
     monkeypatch.setattr(os, "replace", refuse)
-    line = _error_line([command[0], str(run_copy), *command[1:], flag, str(tmp_path / name)], capsys)
+    line = error_line([command[0], str(run_copy), *command[1:], flag, str(tmp_path / name)], capsys)
     assert line == f"minigan: error: cannot write {tmp_path / name}: Permission denied"
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary file left behind

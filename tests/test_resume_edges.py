@@ -1,37 +1,16 @@
 """Resume at a run's edges: a run with no checkpoint left is never started over silently, and a
 run whose budget is spent says so and is left exactly as it was."""
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from run_files import digests
 
 import minigan
 from minigan import cli
 from minigan.errors import CheckpointError
-from minigan.presets import get_config
-from minigan.training import Trainer
-
-FAST = dict(log_every=2, checkpoint_every=2, sample_every=4, grid_size=4, tensorboard=False, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def trained_run(mnist_dir, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("resume-edges") / "run"
-    Trainer(get_config("minimal", data_dir=str(mnist_dir), steps=6, **FAST), out, progress=False).fit()
-    return out
-
-
-@pytest.fixture
-def run_copy(trained_run, tmp_path) -> Path:
-    return Path(shutil.copytree(trained_run, tmp_path / "run"))
-
-
-def _digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
 
 
 def _steps(path: Path) -> list[int]:
@@ -43,16 +22,16 @@ def _steps(path: Path) -> list[int]:
 
 def test_resume_without_checkpoints_refuses_to_destroy_the_trained_generator(run_copy, capsys):
     shutil.rmtree(run_copy / "checkpoints")  # pruned by hand
-    before = _digests(run_copy)
+    before = digests(run_copy)
     assert cli.main(["resume", str(run_copy), "--steps", "5", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("minigan: error:"), err
     assert "no checkpoint to continue from" in err and "--restart" in err
     assert "generator.safetensors" in err and "stats.jsonl up to step 6" in err
-    assert _digests(run_copy) == before
+    assert digests(run_copy) == before
     with pytest.raises(CheckpointError, match="start it over from step 0"):
         minigan.resume(run_copy, steps=5, progress=False)
-    assert _digests(run_copy) == before
+    assert digests(run_copy) == before
 
 
 def test_resume_refuses_when_only_the_logs_show_past_training(run_copy, capsys):
@@ -82,13 +61,13 @@ def test_restart_starts_such_a_run_over_when_asked(run_copy, trained_run):
      "and --time-budget 0.001 is its total: nothing left to do; raise --time-budget"),
 ])
 def test_resume_with_a_spent_budget_says_so_and_touches_nothing(run_copy, argv, words, capsys):
-    before = _digests(run_copy)
+    before = digests(run_copy)
     assert cli.main(["resume", str(run_copy), *argv, "--quiet"]) == 0
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"minigan: {run_copy} ") and words in lines[0], lines
     assert captured.err == ""
-    assert _digests(run_copy) == before
+    assert digests(run_copy) == before
 
 
 def test_python_resume_with_a_spent_budget_returns_the_run_s_step(run_copy):

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from run_files import error_line
 from safetensors.torch import load_file, save, save_file
 
-from minigan import cli
 from minigan.config import limits
 from minigan.errors import CheckpointError, ConfigError
 from minigan.models import build_generator
@@ -19,18 +19,6 @@ from minigan.presets import get_config
 from minigan.sampling import load_generator, save_generator
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _error_line(argv: list[str], capsys) -> str:
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("minigan: error:") and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +57,7 @@ def _rewrite(source: Path, target: Path, tensors=None, **metadata_changes) -> Pa
     (["--g-hidden", ",".join(["65536"] * 20)], "GiB (weights, gradients and Adam's moments) and this "),
 ])
 def test_sizes_beyond_any_machine_are_refused_by_dry_run(flags, words, capsys):
-    line = _error_line(["train", "--preset", "minimal", *flags, "--dry-run"], capsys)
+    line = error_line(["train", "--preset", "minimal", *flags, "--dry-run"], capsys)
     assert words in line, line
 
 
@@ -96,7 +84,7 @@ def test_real_presets_are_far_below_the_bounds():
 ])
 def test_sampling_sizes_are_bounded(generator_file, tmp_path, argv, words, capsys):
     argv = [a.replace("GEN", str(generator_file)).replace("OUT", str(tmp_path)) for a in argv]
-    assert words in _error_line(argv, capsys)
+    assert words in error_line(argv, capsys)
 
 
 def test_sample_memory_bound_follows_this_machine(generator_file, monkeypatch):
@@ -112,10 +100,10 @@ def test_sample_memory_bound_follows_this_machine(generator_file, monkeypatch):
 def test_clock_frames_are_bounded(tmp_path, capsys):
     config = get_config("minimal", conditional=True)
     path = save_generator(build_generator(config), config, 0, tmp_path / "c.safetensors")
-    line = _error_line(["clock", str(path), "--frames-per-digit", "1000", "--scale", "64",
+    line = error_line(["clock", str(path), "--frames-per-digit", "1000", "--scale", "64",
                         "--out", str(tmp_path / "c.gif")], capsys)
     assert "10000 frames at scale 64 would hold" in line
-    assert "scale must be an integer in 1..64" in _error_line(
+    assert "scale must be an integer in 1..64" in error_line(
         ["clock", str(path), "--scale", "100000", "--out", str(tmp_path / "c.gif")], capsys)
 
 
@@ -134,7 +122,7 @@ def test_clock_frames_are_bounded(tmp_path, capsys):
 def test_damaged_generator_metadata_is_one_line_naming_the_file(generator_file, tmp_path, changes, words,
                                                                  capsys):
     bad = _rewrite(generator_file, tmp_path / "bad.safetensors", sha256=None, **changes)
-    line = _error_line(["sample", str(bad), "--out", str(tmp_path / "s.npz")], capsys)
+    line = error_line(["sample", str(bad), "--out", str(tmp_path / "s.npz")], capsys)
     assert str(bad) in line and words in line, line
 
 
@@ -143,7 +131,7 @@ def test_flipped_bits_in_generator_weights_fail_the_checksum(generator_file, tmp
     data[-5] ^= 0x10  # a bit of the last tensor's bytes
     bad = tmp_path / "flipped.safetensors"
     bad.write_bytes(bytes(data))
-    line = _error_line(["sample", str(bad), "--out", str(tmp_path / "s.npz")], capsys)
+    line = error_line(["sample", str(bad), "--out", str(tmp_path / "s.npz")], capsys)
     assert f"{bad} is damaged (checksum mismatch)" in line
     assert not (tmp_path / "s.npz").exists()
 
@@ -185,7 +173,7 @@ def test_damaged_classifier_is_one_line_naming_the_file(tmp_path, content, capsy
     np.savez(samples, images=np.zeros((20, 28, 28), np.uint8))
     bad = tmp_path / "clf.safetensors"
     bad.write_bytes(content)
-    line = _error_line(["eval", str(samples), "--classifier", str(bad), "--no-floor"], capsys)
+    line = error_line(["eval", str(samples), "--classifier", str(bad), "--no-floor"], capsys)
     assert f"cannot read classifier weights {bad}" in line
 
 
@@ -197,6 +185,6 @@ def test_classifier_with_damaged_tensors_is_one_line(tmp_path, capsys):
                                                          "fingerprint": "0" * 64, "num_classes": "10"})
     data = bytearray(bad.read_bytes())
     bad.write_bytes(bytes(data[:-4]))  # the tensor bytes cut short
-    line = _error_line(["eval", str(samples), "--classifier", str(bad), "--no-floor"], capsys)
+    line = error_line(["eval", str(samples), "--classifier", str(bad), "--no-floor"], capsys)
     assert str(bad) in line
     json.dumps(line)  # printable as it is
