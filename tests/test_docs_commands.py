@@ -145,14 +145,15 @@ def test_the_first_command_draws_100_digits(root: Shared) -> None:
 
 def test_a_broken_command_fails_the_checker(root: Shared, monkeypatch, tmp_path: Path) -> None:
     """A scratch copy of README where a sample command writes its .npz under a .png name (the old bug of
-    the first command) fails the checker, naming the file."""
+    the first command) fails the checker: `sample` now refuses the name itself (docs/reliability.md),
+    and the checker fails on its exit status."""
     readme = (dc.REPO / "README.md").read_text()
     good = "--num 1000 --out samples.npz --grid grid.png"
     assert good in readme
     broken = tmp_path / "README.md"
     broken.write_text(readme.replace(good, "--num 1000 --out grid.png", 1))
     block = next(b for b in dc.read_blocks(broken) if "--out grid.png" in b.text)
-    with pytest.raises(AssertionError, match="grid.png is not an image Pillow opens"):
+    with pytest.raises(AssertionError, match=r"--out grid\.png failed:\n.*minigan: error: .*grid\.png"):
         run_block(block, _workdir(root.top, block, "broken"), monkeypatch)
 
 

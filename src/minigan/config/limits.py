@@ -51,7 +51,7 @@ def _flag(name: str) -> str:
 
 
 def check_sizes(values: dict[str, Any]) -> None:
-    """Refuse a size above its cap, or networks whose training would not fit in this machine's RAM."""
+    """Refuse a size above its cap (the networks' memory is `check_training_memory`)."""
     for name, (cap, why) in CAPS.items():
         if values[name] > cap:
             raise ConfigError(f"{_flag(name)} {values[name]} is above the limit {cap:,} ({why}); "
@@ -64,24 +64,17 @@ def check_sizes(values: dict[str, Any]) -> None:
         if max(widths) > WIDTH_CAP:
             raise ConfigError(f"{_flag(name)} width {max(widths)} is above the limit {WIDTH_CAP:,} "
                               "(real layers have 32 to 1024 units); use a smaller width")
-    parameters = count_parameters(values)
+
+
+def check_training_memory(parameters: int) -> None:
+    """Refuse networks whose training (`parameters` of G and D) would not fit in this machine's RAM;
+    models/registry.py counts them from the shapes alone, once the architecture accepts the config."""
     need, have = parameters * BYTES_PER_PARAMETER, machine_memory()
     if have and need > have:
         raise ConfigError(
             f"G and D would have {parameters:,} parameters: training them needs about {_size(need)} "
             f"(weights, gradients and Adam's moments) and this machine has {_size(have)}; "
             "use smaller --g-hidden, --d-hidden or --z-dim")
-
-
-def count_parameters(values: dict[str, Any]) -> int:
-    """G's and D's parameters for this config, counted from shapes alone (nothing is allocated)."""
-    import math
-
-    from ..models.registry import parameter_signature
-    from .fields import TrainConfig
-
-    shapes = parameter_signature(TrainConfig(**values)).values()
-    return sum(math.prod(shape) for shape in shapes)
 
 
 # What the sampling commands may draw and write at once (their flags are not config fields).

@@ -8,7 +8,7 @@ compares what `load_state_dict` would see.
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig, flag
+from ..config.limits import check_training_memory
 from ..errors import ConfigError
 from .base import Discriminator, Generator
 from .cgan import CGANDiscriminator, CGANGenerator, CGANLiteralGenerator
@@ -29,8 +30,6 @@ from .stabilisers import apply_spectral_norm
 # Fields that shape the networks; each architecture declares the ones it reads.
 NETWORK_FIELDS = ("g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope", "g_dropout",
                   "d_dropout", "g_batchnorm")
-COMMON_FIELDS = ("z_dim", "z_prior", "g_output", "init", "conditional", "label_projection", "num_classes",
-                 "image_size", "pad")
 
 
 @dataclass(frozen=True)
@@ -101,6 +100,7 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
                           "written; drop it or pick another arch")
     if not config.conditional and ("label_projection" in explicit and not config.label_projection):
         raise ConfigError("--no-label-projection does nothing without --conditional")
+    check_training_memory(sum(math.prod(shape) for shape in parameter_signature(config).values()))
     return config
 
 
@@ -143,7 +143,3 @@ def signature_changes(old: TrainConfig, new: TrainConfig) -> list[str]:
     a, b = parameter_signature(old), parameter_signature(new)
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
-
-def fields_of(spec: Architecture) -> list[str]:
-    return [f.name for f in dataclasses.fields(TrainConfig)
-            if f.name in spec.honours or f.name in COMMON_FIELDS]

@@ -130,8 +130,9 @@ def keep_larger_measurement(path: Path, num_images: int) -> Path:
 
 def _not_a_run_file(entry: Path) -> bool:
     """A run being started holds only its .lock, temporary files and empty-to-be folders
-    (progress/, tensorboard/) before its config.json: another process of the job may be there first."""
-    if entry.name in (".lock", "progress", "tensorboard") or TEMP_NAME.match(entry.name):
+    (progress/, tensorboard/) before its config.json: another process of the job may be there first.
+    A sweep writes the run's log.txt (the worker's output) before the run starts."""
+    if entry.name in (".lock", "progress", "tensorboard", "log.txt") or TEMP_NAME.match(entry.name):
         return False
     return True
 
