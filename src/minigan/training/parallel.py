@@ -298,6 +298,12 @@ def build(G: nn.Module, D: nn.Module, config: TrainConfig, device: torch.device,
     its gradients come from G's phase.
     """
     if config.compile:
+        if config.update_scheme == "simultaneous":
+            # Dboth's autograd.grad(..., retain_graph=True) runs twice through D's compiled backward,
+            # which refuses buffers it donated ("compiled with non-empty donated buffers").
+            import torch._functorch.config as functorch_config  # loaded by torch.compile anyway
+
+            functorch_config.donated_buffer = False
         G, D = torch.compile(G, backend=compile_backend), torch.compile(D, backend=compile_backend)
     G_train, D_train, D_frozen = ddp(G, device), ddp(D, device), D
     if config.precision == "bf16":
