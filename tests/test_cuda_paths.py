@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 
+from minigan.data import load_dataset
 from minigan.data.batches import NOISE_SALT
 from minigan.presets import get_config
 from minigan.run import checkpoint
@@ -103,3 +104,46 @@ def test_compile_trains_the_simultaneous_update_scheme(tmp_path, mnist_dir, monk
     assert trainer.fit().step == 2
     losses = [json.loads(line) for line in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
     assert [r["step"] for r in losses] == [1, 2] and all(math.isfinite(r["loss_d"]) for r in losses)
+
+
+NEW_FLAGS = hasattr(torch.backends.cuda.matmul, "fp32_precision")  # torch >= 2.9
+
+
+def _tf32_flags() -> tuple:
+    if NEW_FLAGS:
+        return torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
+    return torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+
+
+def test_metrics_compute_in_full_fp32_whatever_tf32_flags_training_set(mnist_dir, monkeypatch):
+    """Training's TF32 (process-wide) must not reach the classifier's convolutions or the k-NN
+    distances: scoring turns it off and gives the caller's flags back after."""
+    from minigan.metrics import evaluate, scores
+
+    off, tf32 = (("ieee", "ieee"), ("tf32", "tf32")) if NEW_FLAGS else ((False, False), (True, True))
+    seen = []
+    for function, module in (("prdc", scores), ("predict_features", evaluate)):
+        original = getattr(module, function)
+
+        def spy(*args, _original=original, **kwargs):
+            seen.append(_tf32_flags())
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, function, spy)
+    before = _tf32_flags()
+    try:
+        parallel.enable_tf32(torch.device("cuda", 0))  # what training on CUDA sets: flags only, no GPU
+        assert _tf32_flags() == tf32
+        images = load_dataset(mnist_dir, split="test").images[:40].numpy()
+        evaluate.evaluate_images(images, data_dir=mnist_dir)
+        assert _tf32_flags() == tf32
+    finally:
+        _set_tf32_flags(before)
+    assert len(seen) >= 2 and all(flags == off for flags in seen)  # features (test set's too), k-NN
+
+
+def _set_tf32_flags(flags: tuple) -> None:
+    if NEW_FLAGS:
+        torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = flags
+    else:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
