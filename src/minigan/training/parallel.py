@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
+import torch._functorch.config as functorch_config
 import torch.distributed as dist
 from torch import nn
 
@@ -30,6 +31,7 @@ TIMEOUT_S = 300  # a collective that waits longer fails: a rank that hangs (not 
 EXIT_WAIT_S = 10  # at exit, how long a rank waits for the others before tearing its connections down
 _LOST = ("connection closed by peer", "connection reset by peer", "broken pipe", "remote worker",
          "timed out", "timeout", "nccl communicator was aborted")
+_exit_group: Any = None  # the gloo group the ranks meet in at exit: NCCL has no monitored_barrier
 
 
 class PeerLost(MiniganError):
@@ -83,6 +85,8 @@ def setup(device: torch.device) -> torch.device:
             where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
             raise ConfigError(f"could not join the torchrun job ({ranks} processes, {where}): "
                               f"{short_cause(exc)}") from None
+        global _exit_group
+        _exit_group = dist.new_group(backend="gloo") if device.type == "cuda" else None
         atexit.register(_shutdown)
     return device
 
@@ -91,15 +95,17 @@ def _shutdown() -> None:
     """Leave the job together, then destroy the group while the interpreter is alive.
 
     A rank that tore its gloo connections down while another was still closing its own once ended the
-    other with SIGABRT ("terminate called without an active exception"), after a clean run. The
-    barrier makes every rank reach this point first; when a peer is gone it fails within
-    EXIT_WAIT_S instead, and the group is destroyed all the same.
+    other with SIGABRT. The barrier (gloo: CPU jobs' default group, CUDA jobs' own) makes every rank
+    reach this point first; when a peer is gone it fails within EXIT_WAIT_S, and the group goes anyway.
+
+    A lost peer on NCCL: host-side decisions (`any_rank`, gloo) fail at once, but a rank in a GPU
+    collective (DDP's all-reduce) waits TIMEOUT_S until NCCL's watchdog aborts it (DistBackendError, or
+    SIGABRT); torchrun usually ends the job first, with SIGTERM to the survivors when one worker dies.
     """
     if not dist.is_initialized():
         return
     with contextlib.suppress(Exception):
-        if dist.get_backend() == "gloo":
-            dist.monitored_barrier(timeout=datetime.timedelta(seconds=EXIT_WAIT_S))
+        dist.monitored_barrier(group=_exit_group, timeout=datetime.timedelta(seconds=EXIT_WAIT_S))
     with contextlib.suppress(Exception):
         dist.destroy_process_group()
 
@@ -261,9 +267,7 @@ def enable_tf32(device: torch.device) -> None:
 
 class Autocast(nn.Module):
     """Run `inner` under autocast to `dtype`; hand back float32, so losses and backward stay fp32.
-
-    bf16 keeps fp32's exponent range, so no loss scaling is needed (unlike fp16).
-    """
+    bf16 keeps fp32's exponent range, so no loss scaling is needed (unlike fp16)."""
 
     def __init__(self, inner: Callable, device_type: str, dtype: torch.dtype = torch.bfloat16) -> None:
         super().__init__()
@@ -298,12 +302,8 @@ def build(G: nn.Module, D: nn.Module, config: TrainConfig, device: torch.device,
     its gradients come from G's phase.
     """
     if config.compile:
-        if config.update_scheme == "simultaneous":
-            # Dboth's autograd.grad(..., retain_graph=True) runs twice through D's compiled backward,
-            # which refuses buffers it donated ("compiled with non-empty donated buffers").
-            import torch._functorch.config as functorch_config  # loaded by torch.compile anyway
-
-            functorch_config.donated_buffer = False
+        if config.update_scheme == "simultaneous":  # Dboth's autograd.grad(retain_graph=True) runs twice
+            functorch_config.donated_buffer = False  # through D's compiled backward: no donated buffers
         G, D = torch.compile(G, backend=compile_backend), torch.compile(D, backend=compile_backend)
     G_train, D_train, D_frozen = ddp(G, device), ddp(D, device), D
     if config.precision == "bf16":
