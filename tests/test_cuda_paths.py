@@ -15,6 +15,7 @@ from minigan.data import load_dataset
 from minigan.data.batches import NOISE_SALT
 from minigan.presets import get_config
 from minigan.run import checkpoint
+from minigan.run.resume import check_resumable
 from minigan.training import Trainer, parallel, state
 
 
@@ -147,3 +148,24 @@ def _set_tf32_flags(flags: tuple) -> None:
         torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = flags
     else:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
+
+
+def test_deterministic_kernels_on_request_the_fastest_otherwise_on_cuda(tmp_path, mnist_dir, monkeypatch):
+    from minigan.training import kernels
+
+    for flag in ("deterministic", "benchmark"):
+        monkeypatch.setattr(torch.backends.cudnn, flag, getattr(torch.backends.cudnn, flag))  # restored after
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, False
+    kernels.choose_kernels(True, torch.device("cpu"))
+    assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == (False, False)
+    kernels.choose_kernels(True, torch.device("cuda", 0))  # flags only: no GPU needed
+    assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == (True, False)
+    kernels.choose_kernels(False, torch.device("cuda", 0))
+    assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == (False, True)
+    chosen = []
+    monkeypatch.setattr(kernels, "choose_kernels", lambda deterministic, device: chosen.append(
+        (deterministic, device.type)))
+    Trainer(_config(mnist_dir, deterministic=True), tmp_path / "run", progress=False)
+    assert chosen == [(True, "cpu")]
+    # a runtime switch: a run may resume with it on or off
+    assert check_resumable(_config(mnist_dir), _config(mnist_dir, deterministic=True)) == []

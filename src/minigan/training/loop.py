@@ -27,7 +27,7 @@ from ..run import checkpoint
 from ..run.resume import check_resumable
 from ..runtime import resolve_device
 from ..sampling import TrainedGenerator, save_generator
-from . import monitor, parallel, state
+from . import kernels, monitor, parallel, state
 from .augment import Augmenter
 from .balance import BalanceRule, measure_error
 from .ema import GeneratorEMA, noise_batches
@@ -79,6 +79,7 @@ class Trainer:
         state.seed_rank_streams(config.seed)  # same weights everywhere, then each rank's own dropout
         # What the phases call (DDP over the ranks, compiled, autocast); the plain modules for all else.
         self.G_train, self.D_train, self.D_frozen = parallel.wrap(self.G, self.D, config, self.device)
+        kernels.choose_kernels(config.deterministic, self.device)  # CUDA: cuDNN's deterministic or fastest
         d_loss = D_LOSSES[config.d_loss]
         self.augmenter = Augmenter(config)
         self.balance = BalanceRule(config, d_loss)
