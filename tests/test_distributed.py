@@ -430,22 +430,42 @@ def test_one_process_helpers_give_the_one_process_answers():
 def test_at_exit_the_ranks_meet_before_the_group_is_destroyed_even_when_a_peer_is_gone(monkeypatch):
     calls = []
 
-    def barrier(timeout):
-        calls.append(("barrier", timeout.total_seconds()))
+    def barrier(group=None, timeout=None):
+        calls.append(("barrier", group, timeout.total_seconds()))
         if len(calls) > 2:
             raise RuntimeError("Connection closed by peer [127.0.0.1]:8069")
 
     monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
-    monkeypatch.setattr(torch.distributed, "get_backend", lambda: "gloo")
     monkeypatch.setattr(torch.distributed, "monitored_barrier", barrier)
     monkeypatch.setattr(torch.distributed, "destroy_process_group", lambda: calls.append(("destroy",)))
+    monkeypatch.setattr(parallel, "_exit_group", None)  # a CPU job: its default group is gloo
     parallel._shutdown()
-    assert calls == [("barrier", parallel.EXIT_WAIT_S), ("destroy",)]
+    assert calls == [("barrier", None, parallel.EXIT_WAIT_S), ("destroy",)]
     parallel._shutdown()  # the barrier fails (a peer died): the group is destroyed all the same
-    assert calls[2:] == [("barrier", parallel.EXIT_WAIT_S), ("destroy",)]
-    monkeypatch.setattr(torch.distributed, "get_backend", lambda: "cpu:gloo,cuda:nccl")
-    parallel._shutdown()  # NCCL jobs: no gloo-only barrier
-    assert calls[4:] == [("destroy",)]
+    assert calls[2:] == [("barrier", None, parallel.EXIT_WAIT_S), ("destroy",)]
+    monkeypatch.setattr(parallel, "_exit_group", "gloo group")  # "cpu:gloo,cuda:nccl": its own gloo group
+    parallel._shutdown()
+    assert calls[4:] == [("barrier", "gloo group", parallel.EXIT_WAIT_S), ("destroy",)]
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_a_cuda_job_makes_a_gloo_group_to_meet_in_at_exit(device, monkeypatch):
+    """monitored_barrier is gloo's alone: under "cpu:gloo,cuda:nccl" the ranks meet in a gloo group."""
+    made = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend, **kw: made.append(backend))
+    monkeypatch.setattr(torch.distributed, "new_group", lambda backend: made.append(backend) or "gloo group")
+    monkeypatch.setattr(parallel.atexit, "register", lambda function: made.append(function.__name__))
+    monkeypatch.setattr(parallel, "_exit_group", None)
+    assert parallel.setup(torch.device(device)).type == device
+    if device == "cuda":
+        assert made == ["cpu:gloo,cuda:nccl", "gloo", "_shutdown"] and parallel._exit_group == "gloo group"
+    else:
+        assert made == ["gloo", "_shutdown"] and parallel._exit_group is None
 
 
 def test_lost_peers_are_recognised_by_their_errors():
@@ -517,9 +537,9 @@ def test_tf32_is_switched_on_for_cuda_only():
     before = matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
     try:
         matmul.fp32_precision = torch.backends.cudnn.conv.fp32_precision = "ieee"
-        parallel.enable_tf32(torch.device("cpu"))
+        parallel.choose_kernels(torch.device("cpu"))
         assert matmul.fp32_precision == "ieee"
-        parallel.enable_tf32(torch.device("cuda", 0))  # sets flags only: no GPU needed
+        parallel.choose_kernels(torch.device("cuda", 0))  # sets flags only: no GPU needed
         assert matmul.fp32_precision == torch.backends.cudnn.conv.fp32_precision == "tf32"
     finally:
         matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = before

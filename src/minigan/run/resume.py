@@ -16,7 +16,7 @@ from .folder import RunFolder
 RESUMABLE_FIELDS = frozenset({
     "steps", "epochs", "time_budget", "device", "threads", "log_every", "sample_every",
     "checkpoint_every", "keep_checkpoints", "eval_every", "eval_num", "tensorboard", "on_nan",
-    "data_dir", "precision", "compile",
+    "data_dir", "precision", "compile", "deterministic",
 })
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
+import torch._functorch.config as functorch_config
 import torch.distributed as dist
 from torch import nn
 
@@ -30,6 +31,7 @@ TIMEOUT_S = 300  # a collective that waits longer fails: a rank that hangs (not 
 EXIT_WAIT_S = 10  # at exit, how long a rank waits for the others before tearing its connections down
 _LOST = ("connection closed by peer", "connection reset by peer", "broken pipe", "remote worker",
          "timed out", "timeout", "nccl communicator was aborted")
+_exit_group: Any = None  # the gloo group the ranks meet in at exit: NCCL has no monitored_barrier
 
 
 class PeerLost(MiniganError):
@@ -83,6 +85,8 @@ def setup(device: torch.device) -> torch.device:
             where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
             raise ConfigError(f"could not join the torchrun job ({ranks} processes, {where}): "
                               f"{short_cause(exc)}") from None
+        global _exit_group
+        _exit_group = dist.new_group(backend="gloo") if device.type == "cuda" else None
         atexit.register(_shutdown)
     return device
 
@@ -91,15 +95,17 @@ def _shutdown() -> None:
     """Leave the job together, then destroy the group while the interpreter is alive.
 
     A rank that tore its gloo connections down while another was still closing its own once ended the
-    other with SIGABRT ("terminate called without an active exception"), after a clean run. The
-    barrier makes every rank reach this point first; when a peer is gone it fails within
-    EXIT_WAIT_S instead, and the group is destroyed all the same.
+    other with SIGABRT. The barrier (gloo: CPU jobs' default group, CUDA jobs' own) makes every rank
+    reach this point first; when a peer is gone it fails within EXIT_WAIT_S, and the group goes anyway.
+
+    A lost peer on NCCL: host-side decisions (`any_rank`, gloo) fail at once, but a rank in a GPU
+    collective (DDP's all-reduce) waits TIMEOUT_S until NCCL's watchdog aborts it (DistBackendError, or
+    SIGABRT); torchrun usually ends the job first, with SIGTERM to the survivors when one worker dies.
     """
     if not dist.is_initialized():
         return
     with contextlib.suppress(Exception):
-        if dist.get_backend() == "gloo":
-            dist.monitored_barrier(timeout=datetime.timedelta(seconds=EXIT_WAIT_S))
+        dist.monitored_barrier(group=_exit_group, timeout=datetime.timedelta(seconds=EXIT_WAIT_S))
     with contextlib.suppress(Exception):
         dist.destroy_process_group()
 
@@ -248,8 +254,11 @@ def check(config: TrainConfig, device: torch.device) -> None:
                           "use --precision fp32")
 
 
-def enable_tf32(device: torch.device) -> None:
-    """fp32 matmuls and convolutions on CUDA's TF32 tensor cores (10-bit mantissa inputs, fp32 sums)."""
+def choose_kernels(device: torch.device, deterministic: bool = False) -> None:
+    """CUDA only (CPU kernels are deterministic already): fp32 matmuls and convolutions on TF32 tensor
+    cores (10-bit mantissa inputs, fp32 sums; metrics turn it off), and cuDNN's deterministic
+    algorithms when asked (bit-exact resumes on one GPU type, some cost per step), else
+    cudnn.benchmark: a run's shapes are fixed, so only the first steps search for the fastest."""
     if device.type != "cuda":
         return
     matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
@@ -257,13 +266,12 @@ def enable_tf32(device: torch.device) -> None:
         matmul.fp32_precision = conv.fp32_precision = "tf32"
     else:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = deterministic, not deterministic
 
 
 class Autocast(nn.Module):
     """Run `inner` under autocast to `dtype`; hand back float32, so losses and backward stay fp32.
-
-    bf16 keeps fp32's exponent range, so no loss scaling is needed (unlike fp16).
-    """
+    bf16 keeps fp32's exponent range, so no loss scaling is needed (unlike fp16)."""
 
     def __init__(self, inner: Callable, device_type: str, dtype: torch.dtype = torch.bfloat16) -> None:
         super().__init__()
@@ -276,11 +284,9 @@ class Autocast(nn.Module):
 
 
 def ddp(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """DistributedDataParallel over `module` in a job (the module itself on one process).
-
-    Buffers are not re-broadcast before each forward: G's batchnorm statistics stay each rank's own
-    (every rank normalises over its share of the batch), and no collective runs in a forward pass.
-    """
+    """DistributedDataParallel over `module` in a job (the module itself on one process). Buffers are
+    not re-broadcast before each forward: G's batchnorm statistics stay each rank's own (every rank
+    normalises over its share of the batch), and no collective runs in a forward pass."""
     if not active():
         return module
     wrapper = torch.nn.parallel.DistributedDataParallel
@@ -291,13 +297,12 @@ def ddp(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
 def build(G: nn.Module, D: nn.Module, config: TrainConfig, device: torch.device,
           compile_backend: str = "inductor") -> tuple[Callable, Callable, Callable]:
-    """(G for the D and G phases, D for the D phase, D for the G phase), without checks.
-
-    D's phase goes through DDP (its gradients are averaged over the ranks); G's phase calls D itself,
-    frozen, so DDP never waits for D gradients nobody computes. G goes through DDP in both phases:
-    its gradients come from G's phase.
-    """
+    """(G for the D and G phases, D for the D phase, D for the G phase), without checks. D's phase
+    goes through DDP (its gradients are averaged over the ranks); G's phase calls D itself, frozen, so
+    DDP never waits for D gradients nobody computes. G goes through DDP in both phases."""
     if config.compile:
+        if config.update_scheme == "simultaneous":  # Dboth's autograd.grad(retain_graph=True) runs twice
+            functorch_config.donated_buffer = False  # through D's compiled backward: no donated buffers
         G, D = torch.compile(G, backend=compile_backend), torch.compile(D, backend=compile_backend)
     G_train, D_train, D_frozen = ddp(G, device), ddp(D, device), D
     if config.precision == "bf16":
@@ -307,7 +312,7 @@ def build(G: nn.Module, D: nn.Module, config: TrainConfig, device: torch.device,
 
 def wrap(G: nn.Module, D: nn.Module, config: TrainConfig,
          device: torch.device) -> tuple[Callable, Callable, Callable]:
-    """The loop's entry: refuse what does not pay here, TF32 on CUDA, then `build`."""
+    """The loop's entry: refuse what does not pay here, the CUDA kernels, then `build`."""
     check(config, device)
-    enable_tf32(device)
+    choose_kernels(device, config.deterministic)
     return build(G, D, config, device)

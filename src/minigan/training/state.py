@@ -8,7 +8,10 @@ terminate (rollbacks so far, the learning-rate scale, seconds trained) come from
 NaN that comes back after MAX_ROLLBACKS rollbacks stops the run.
 
 Checkpoints are read onto the CPU: the RNG states must stay CPU byte tensors, and
-`load_state_dict` moves weights and optimiser moments to where the parts live.
+`load_state_dict` moves weights and optimiser moments to where the parts live. A checkpoint keeps
+the device type it was saved on: resumed on another type (CPU to CUDA or back), G's noise stream
+restarts from (seed, images seen), because a CPU generator's state does not fit a CUDA one; such a
+resume trains on, but bit-exactness holds on one device type.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
+from ..data.batches import NOISE_SALT
 from ..errors import CheckpointError, MiniganError
 from ..run import checkpoint
 from ..run.folder import ReadOnlyRunFolder, RunFolder
@@ -83,13 +87,14 @@ class TrainingState:
             "rng_cpu": torch.get_rng_state(),
             "rng_device": torch.cuda.get_rng_state(self.device) if cuda else None,
             "rng_ranks": gather_rng_states(self.device),  # ranks 1..: their own streams
-            "rng_noise": self.noise_rng.get_state(),
+            "rng_noise": self.noise_rng.get_state(), "device_type": self.device.type,
             "balance": self.balance.state_dict(), "stabilisers": self.augmenter.state_dict(),
             "fixed_z": self.fixed_z, "fixed_y": self.fixed_y,
         }
 
-    def load_state_dict(self, state: dict, progress: Progress) -> None:
-        """Restore the parts and set `progress` (in place) to the checkpoint's counters."""
+    def load_state_dict(self, state: dict, progress: Progress) -> bool:
+        """Restore the parts and set `progress` (in place) to the checkpoint's counters; True when the
+        checkpoint comes from another device type (its device streams skipped, the noise reseeded)."""
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         if self.G_ema is not None:
@@ -98,15 +103,20 @@ class TrainingState:
         self.opt_D.load_state_dict(state["opt_D"])
         for field in dataclasses.fields(Progress):
             setattr(progress, field.name, state[field.name])
+        moved = state.get("device_type", self.device.type) != self.device.type
         torch.set_rng_state(state["rng_cpu"])
-        if state["rng_device"] is not None and self.device.type == "cuda":
+        if state["rng_device"] is not None and self.device.type == "cuda" and not moved:
             torch.cuda.set_rng_state(state["rng_device"], self.device)
         restore_rng_state(state.get("rng_ranks", []), self.device, self.config.seed, progress.step)
-        if "rng_noise" in state:  # older checkpoints: the noise stream restarts
+        if moved:
+            images_seen = progress.batches_seen * self.config.batch_size
+            self.noise_rng.manual_seed(rank_seed(self.config.seed ^ NOISE_SALT, 0, images_seen))
+        elif "rng_noise" in state:  # older checkpoints: the noise stream restarts
             self.noise_rng.set_state(state["rng_noise"])
         self.balance.load_state_dict(state["balance"])
         self.augmenter.load_state_dict(state.get("stabilisers"))
         self.fixed_z, self.fixed_y = state["fixed_z"], state["fixed_y"]
+        return moved
 
     def set_learning_rates(self, scale: float) -> None:
         """The optimisers' rates: configured x `scale` (rollbacks, decay); D's lazily regularised
@@ -140,9 +150,16 @@ def resume_latest(run: RunFolder, state: TrainingState, progress: Progress,
                   say: Callable[[str], None]) -> Path | None:
     """Load the newest intact checkpoint into `state` and `progress`; None when there is none yet."""
     found = checkpoint.load_latest(run.checkpoint_dir, "cpu", say)
-    if found is not None:  # None: killed before its first checkpoint, so start afresh
-        state.load_state_dict(found[0], progress)
-    return None if found is None else found[1]
+    if found is None:  # killed before its first checkpoint, so start afresh
+        return None
+    _say_if_moved(state.load_state_dict(found[0], progress), found[0], state.device, say)
+    return found[1]
+
+
+def _say_if_moved(moved: bool, saved: dict, device: torch.device, say: Callable[[str], None]) -> None:
+    if moved:
+        say(f"the checkpoint was saved on {saved['device_type']} and this run trains on {device.type}: G's "
+            "noise restarts from (seed, images seen); bit-exact resumes hold on one device type only")
 
 
 def roll_back(run: RunFolder, state: TrainingState, progress: Progress, live_elapsed: float,
@@ -163,7 +180,7 @@ def roll_back(run: RunFolder, state: TrainingState, progress: Progress, live_ela
         raise TrainingDiverged(f"training diverged at {where}: a loss or weight became NaN/inf before "
                                f"the first checkpoint (no good checkpoint to roll back to); {advice}")
     live_rollbacks, live_scale = progress.rollbacks, progress.lr_scale
-    state.load_state_dict(latest[0], progress)
+    _say_if_moved(state.load_state_dict(latest[0], progress), latest[0], state.device, say)
     progress.rollbacks, progress.lr_scale = live_rollbacks + 1, live_scale * 0.5
     progress.elapsed = live_elapsed
     return latest[1]
