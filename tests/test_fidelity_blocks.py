@@ -20,7 +20,7 @@ from minigan.models.init import (
     apply_init,
     fan_in_and_out,
     init_layer,
-    keras_batchnorm,
+    set_batchnorm,
 )
 from minigan.models.layers import UpsampleConv2d
 from minigan.models.layers_extra import (
@@ -190,7 +190,7 @@ def test_apply_init_with_a_generator_is_reproducible_and_leaves_the_global_rng()
 # ------------------------------------------------------------------------------------- batchnorm
 def test_keras_batchnorm_momentum_and_epsilon():
     net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Unflatten(1, (6, 1, 1)), nn.BatchNorm2d(6))
-    assert keras_batchnorm(net) == 2
+    assert set_batchnorm(net, KERAS_BN_MOMENTUM, KERAS_BN_EPS) == 2  # what the dcgan presets' fields set
     bn = net[1]
     assert (bn.momentum, bn.eps) == (KERAS_BN_MOMENTUM, KERAS_BN_EPS) == (0.01, 1e-3)
     x = torch.randn(16, 6, dtype=torch.float64) * 3 + 2

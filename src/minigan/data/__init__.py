@@ -24,7 +24,7 @@ from typing import Any
 _EXPORTS = {
     "catalog": ["CacheState", "DatasetInfo", "cache_state", "dataset_info", "format_datasets"],
     "datasets": ["DATASETS", "DATASET_NAMES", "Archive", "DataFile", "DatasetSpec", "get_spec"],
-    "download": ["MIRRORS", "MNIST_MD5", "download_dataset", "download_mnist"],
+    "download": ["MIRRORS", "MNIST_MD5", "download_mnist"],
     "idx": ["IDX_DTYPES", "read_idx", "read_idx_shape"],
     "loading": ["Dataset", "load_dataset", "resolve_data_dir"],
     "pixels": ["to_float", "to_uint8"],

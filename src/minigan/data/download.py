@@ -24,7 +24,7 @@ from tqdm import tqdm
 from minigan.errors import ConfigError, DataError
 from minigan.fileio import atomic_path, temp_path_for
 
-from .datasets import DATASETS, DataFile, DatasetSpec, get_spec
+from .datasets import DATASETS, DataFile, DatasetSpec
 from .idx import one_line
 
 WHERE = "put the files in a folder and pass --data-dir DIR or set MINIGAN_DATA_DIR"
@@ -184,15 +184,6 @@ def download_files(spec: DatasetSpec, dest: Path, files: Sequence[DataFile],
     else:
         for datafile in missing:
             _download_one(dest, spec, datafile, mirrors, progress, timeout)
-
-
-def download_dataset(name: str, dest: str | Path, mirrors: Sequence[str] | None = None, *,
-                     progress: bool = True, timeout: float = 30.0) -> Path:
-    """Download every missing file of the named dataset into `dest`; returns the folder."""
-    spec = get_spec(name)
-    folder = Path(dest).expanduser()
-    download_files(spec, folder, spec.all_files, mirrors, progress=progress, timeout=timeout)
-    return folder
 
 
 def download_mnist(dest: str | Path, mirrors: Sequence[str] = MIRRORS, *, progress: bool = True,

@@ -144,11 +144,6 @@ def cached_classifier(path: str, device: str = "cpu") -> Classifier:
     return load_classifier(path, device)
 
 
-def shipped_classifier(device: str = "cpu") -> Classifier:
-    """The packaged MNIST classifier, loaded once per process and device."""
-    return cached_classifier(str(SHIPPED_CLASSIFIER), device)
-
-
 @torch.no_grad()
 def predict_features(
     model: Classifier, images: np.ndarray | torch.Tensor, batch_size: int = 1000

@@ -146,10 +146,5 @@ def set_batchnorm(module: nn.Module, momentum: float, eps: float) -> int:
     return count
 
 
-def keras_batchnorm(module: nn.Module) -> int:
-    """Keras' BatchNormalization defaults (momentum 0.99 = PyTorch 0.01, epsilon 1e-3)."""
-    return set_batchnorm(module, KERAS_BN_MOMENTUM, KERAS_BN_EPS)
-
-
 __all__ = ["InitScheme", "INIT_SCHEMES", "forward_fan_in", "KERAS_BN_MOMENTUM", "KERAS_BN_EPS",
-           "fan_in_and_out", "init_layer", "apply_init", "set_batchnorm", "keras_batchnorm"]
+           "fan_in_and_out", "init_layer", "apply_init", "set_batchnorm"]
