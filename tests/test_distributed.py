@@ -573,3 +573,17 @@ def test_a_training_step_reads_nothing_back_from_the_device(mnist_dir, tmp_path,
         trainer.reporter = reporting.SilentReporter()  # balance switches are reported as events
         trainer.train_step()  # the first step builds lazy state (Adam's, the epoch's permutation)
         assert _host_reads(monkeypatch, lambda t=trainer: [t.train_step() for _ in range(3)]) == expected
+
+
+@pytest.mark.parametrize("preset", ["minimal", "vanilla"])
+def test_tf_adams_epsilon_reads_nothing_back_either(mnist_dir, tmp_path, monkeypatch, preset):
+    """The write-ups' TF epsilon once read fused Adam's step counter (a device tensor) every step;
+    the steps are counted in Python now (training/fidelity.py: OptimiserStep)."""
+    config = get_config(preset, data_dir=str(mnist_dir), log_every=1000, sample_every=1000,
+                        tensorboard=False, grid_size=2)
+    assert config.adam_eps_style == "tf"
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer.train_step()
+    assert _host_reads(monkeypatch, lambda: [trainer.train_step() for _ in range(3)]) == []
+    first_weight = trainer.opt_D.param_groups[0]["params"][0]
+    assert trainer.iteration.step_D.taken == int(trainer.opt_D.state[first_weight]["step"]) == 4
