@@ -152,8 +152,8 @@ class Iteration:
         feed, loss = self.feed, self.loss
         feed.begin()
         i = j = 0  # D and G steps taken this iteration
-        out: Outcome | None = None
-        fakes = g_fakes = None
+        out: Outcome | None = None  # D's newest logits and losses
+        fakes = g_fakes = loss_g = None
         real, y = feed.first
         for phase in self.phases:
             if phase == "Dmain":
@@ -161,7 +161,7 @@ class Iteration:
                 fakes = feed.fakes_for_d(i, y, g_paused=pause == "g")
                 if pause != "d":
                     self.opt_D.zero_grad(set_to_none=True)
-                out = self._merge(out, loss.d_main(real, y, fakes, train=pause != "d"))
+                out = loss.d_main(real, y, fakes, train=pause != "d")
                 if pause != "d":
                     self.step_D()
                     loss.augmenter.observe(out.real_logits)
@@ -184,30 +184,17 @@ class Iteration:
                 self._update_ema()
                 feed.after_g(j, g_fakes)
                 j += 1
-                out = self._merge(out, None, loss_g)
             else:  # Dboth
                 fakes = feed.draw(y)
                 out = loss.d_both(real, y, fakes)
-                i += 1
+                loss_g, i = out.loss_g, i + 1
                 self.step_G()
                 self.step_D()
                 loss.augmenter.observe(out.real_logits)
                 self._update_ema()
-        if pause == "g":  # logged only: what G's loss would be on the fakes D just judged
-            out.loss_g = loss.g_loss(out.fake_logits.detach())
+        # G paused: logged only, what G's loss would be on the fakes D just judged
+        out.loss_g = loss.g_loss(out.fake_logits.detach()) if pause == "g" else loss_g
         out.last_real = (real, y)
-        return out
-
-    @staticmethod
-    def _merge(out: Outcome | None, d_out: Outcome | None, loss_g: Tensor | None = None) -> Outcome | None:
-        """D's newest logits and losses with G's newest loss (either side may have run first)."""
-        if d_out is not None:
-            if out is not None and out.loss_g is not None:
-                d_out.loss_g = out.loss_g
-            return d_out
-        if out is None:  # G first: D has not run yet
-            return Outcome(None, None, None, loss_g)
-        out.loss_g = loss_g
         return out
 
     def _update_ema(self) -> None:
