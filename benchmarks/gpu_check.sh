@@ -13,4 +13,11 @@ if [ ! -e "$MINIGAN_DATA_DIR/train-images-idx3-ubyte" ] && [ ! -e "$MINIGAN_DATA
     echo "gpu_check: no MNIST in $MINIGAN_DATA_DIR; set MINIGAN_DATA_DIR to a folder holding it" >&2
     exit 2
 fi
-exec "${PYTHON:-python}" benchmarks/gpu_check.py "$@"
+PYTHON="${PYTHON:-python}"
+if ! missing=$("$PYTHON" -c 'import importlib.util as u
+print(" ".join(m for m in ("torch", "numpy", "PIL", "tqdm", "matplotlib", "safetensors") if not u.find_spec(m)))') \
+        || [ -n "$missing" ]; then
+    echo "gpu_check: missing Python packages: ${missing:-?}; install minigan's dependencies (pip install -e .)" >&2
+    exit 2
+fi
+exec "$PYTHON" benchmarks/gpu_check.py "$@"
