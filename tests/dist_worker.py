@@ -21,11 +21,12 @@ from minigan.training import loop, parallel
 
 
 def _layers(callable_) -> list[str]:
-    """Class names from the outside in: Autocast > DistributedDataParallel > OptimizedModule > net."""
+    """Class names from the outside in: Autocast > OptimizedModule > DistributedDataParallel > net
+    (`_orig_mod` first: an OptimizedModule hands on attribute lookups, `.module` too)."""
     names = []
     while callable_ is not None:
         names.append(type(callable_).__name__)
-        callable_ = next((getattr(callable_, a) for a in ("inner", "module", "_orig_mod")
+        callable_ = next((getattr(callable_, a) for a in ("inner", "_orig_mod", "module")
                           if isinstance(getattr(callable_, a, None), torch.nn.Module)), None)
     return names
 

@@ -13,6 +13,7 @@ import torch
 
 from minigan.data import load_dataset
 from minigan.data.batches import NOISE_SALT
+from minigan.models import build_discriminator, build_generator
 from minigan.presets import get_config
 from minigan.run import checkpoint
 from minigan.run.resume import check_resumable
@@ -105,6 +106,32 @@ def test_compile_trains_the_simultaneous_update_scheme(tmp_path, mnist_dir, monk
     assert trainer.fit().step == 2
     losses = [json.loads(line) for line in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
     assert [r["step"] for r in losses] == [1, 2] and all(math.isfinite(r["loss_d"]) for r in losses)
+
+
+def test_compile_wraps_ddp_so_the_all_reduces_overlap_the_backward(monkeypatch):
+    """Compiled after DDP wrapping, dynamo's DDPOptimizer splits the graph at DDP's gradient buckets,
+    so each bucket's all-reduce starts while the backward goes on; a network compiled inside DDP is
+    one graph whose gradients are all reduced after its whole backward."""
+
+    class JobDDP(torch.nn.Module):  # what parallel.ddp gives in a job of several processes
+        def __init__(self, module: torch.nn.Module, device: torch.device) -> None:
+            super().__init__()
+            self.module = module
+
+        def forward(self, *args):
+            return self.module(*args)
+
+    monkeypatch.setattr(parallel, "ddp", JobDDP)
+    config = get_config("minimal", compile=True)
+    G, D = build_generator(config), build_discriminator(config)
+    G_train, D_train, D_frozen = parallel.build(G, D, config, torch.device("cpu"), compile_backend="eager")
+    compiled = type(torch.compile(torch.nn.Identity()))
+    assert all(isinstance(f, compiled) for f in (G_train, D_train, D_frozen))
+    assert isinstance(G_train._orig_mod, JobDDP) and G_train._orig_mod.module is G
+    assert isinstance(D_train._orig_mod, JobDDP) and D_train._orig_mod.module is D
+    assert D_frozen._orig_mod is D  # G's phase calls D itself: no DDP
+    z = torch.randn(4, config.z_dim)
+    torch.testing.assert_close(D_train(G_train(z, None), None), D(G(z, None), None), rtol=0, atol=0)
 
 
 NEW_FLAGS = hasattr(torch.backends.cuda.matmul, "fp32_precision")  # torch >= 2.9

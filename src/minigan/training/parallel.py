@@ -300,11 +300,13 @@ def build(G: nn.Module, D: nn.Module, config: TrainConfig, device: torch.device,
     """(G for the D and G phases, D for the D phase, D for the G phase), without checks. D's phase
     goes through DDP (its gradients are averaged over the ranks); G's phase calls D itself, frozen, so
     DDP never waits for D gradients nobody computes. G goes through DDP in both phases."""
-    if config.compile:
-        if config.update_scheme == "simultaneous":  # Dboth's autograd.grad(retain_graph=True) runs twice
-            functorch_config.donated_buffer = False  # through D's compiled backward: no donated buffers
-        G, D = torch.compile(G, backend=compile_backend), torch.compile(D, backend=compile_backend)
+    if config.compile and config.update_scheme == "simultaneous":  # Dboth's autograd.grad(retain_graph)
+        functorch_config.donated_buffer = False  # runs twice through D's compiled backward: no donation
     G_train, D_train, D_frozen = ddp(G, device), ddp(D, device), D
+    if config.compile:  # after DDP, whose DDPOptimizer splits the graphs at its gradient buckets: the
+        # all-reduces overlap the backward (compiled inside DDP, they wait for the whole backward)
+        compiled = {id(f): torch.compile(f, backend=compile_backend) for f in (G_train, D_train, D_frozen)}
+        G_train, D_train, D_frozen = (compiled[id(f)] for f in (G_train, D_train, D_frozen))
     if config.precision == "bf16":
         G_train, D_train, D_frozen = (Autocast(f, device.type) for f in (G_train, D_train, D_frozen))
     return G_train, D_train, D_frozen
