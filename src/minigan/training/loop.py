@@ -2,7 +2,8 @@
 
 Per step: the phases of one iteration (phases.py), then their statistics and the balance rule's
 next decision. Losses accumulate on the device and are read every `log_every` steps, the loop's
-only host syncs (plus one per step when adaptive balance is on). The loop hands snapshots
+only host syncs, besides adaptive balance (one read per step under the running rule, two per
+measurement under the cgan schedule; tests/test_host_syncs.py counts them). The loop hands snapshots
 (generator copy, step, time) to reporting and evaluation; it alone decides about checkpoints,
 best.pt and rollbacks.
 """
