@@ -59,6 +59,6 @@ def augment_ops(policy: str) -> tuple[AugmentOp, ...]:
 __all__ = [
     "Dataset", "Arch", "ZPrior", "Activation", "OutputActivation", "InitScheme", "DLoss", "GLoss",
     "LossReduction", "UpdateScheme", "UpdateOrder", "GNoise", "KStepBatches", "BatchOrder",
-    "PixelScale", "PadValue", "LrDecay", "RegPart", "EpsStyle", "BalanceSchedule", "BalanceMetric", "ProgressNoise",
-    "ProgressMode", "AugmentOp", "OnNan", "Precision", "flag", "augment_ops",
+    "PixelScale", "PadValue", "LrDecay", "RegPart", "EpsStyle", "BalanceSchedule", "BalanceMetric",
+    "ProgressNoise", "ProgressMode", "AugmentOp", "OnNan", "Precision", "flag", "augment_ops",
 ]
