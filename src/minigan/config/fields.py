@@ -82,6 +82,7 @@ class TrainConfig:
     num_classes: int = 10  # classes of a conditional model
     # Self-conditioning without labels (data/clusters.py): G and D see k-means clusters of the images.
     clusters: int = 0  # condition G and D on this many k-means clusters of the images (per class); 0 = off
+    clusters_per_class: bool = False  # unconditional too: --clusters within each labelled class, not over all
 
     # Losses and optimisers.
     d_loss: DLoss = "bce"  # D's loss on its logits (cgan_clipped, prob: the write-ups' probability forms)
@@ -163,7 +164,7 @@ class TrainConfig:
     @property
     def label_classes(self) -> int:
         """Width of the label vector G and D take: the classes, the clusters (per class), or 0."""
-        classes = self.num_classes if self.conditional else 0
+        classes = self.num_classes if self.conditional or (self.clusters and self.clusters_per_class) else 0
         return (classes or 1) * self.clusters if self.clusters else classes
 
     @property

@@ -109,20 +109,22 @@ def load_training_data(config: TrainConfig, device: torch.device, rank: int = 0,
     """The config's training set on the device, with k-means pseudo-labels under `clusters`."""
     data = load_dataset(config.data_dir, "train", dataset=config.dataset, progress=progress)
     data.image_size  # noqa: B018 - raises the one-line DataError for non-square images
-    if config.conditional and data.labels is None:
-        raise ConfigError(f"conditional training needs labels, and {data.source} has none")
-    if config.conditional and data.num_classes != config.num_classes:
+    by_class = config.conditional or bool(config.clusters and config.clusters_per_class)
+    if by_class and data.labels is None:
+        raise ConfigError(f"{'conditional training' if config.conditional else '--clusters-per-class'} needs "
+                          f"labels, and {data.source} has none")
+    if by_class and data.num_classes != config.num_classes:
         if config.num_classes != TrainConfig.num_classes and data.num_classes > config.num_classes:
             raise ConfigError(f"{data.source} has {data.num_classes} classes but num_classes is "
                               f"{config.num_classes}; raise --num-classes or drop it")
         if config.num_classes == TrainConfig.num_classes:  # not chosen: the data's class count
             config = dataclasses.replace(config, num_classes=data.num_classes)
     labels, started, cdf = data.labels, time.perf_counter(), None
-    if config.clusters:  # pseudo-labels from the images alone
+    if config.clusters:  # pseudo-labels: k-means of the images (within each class when by_class)
         labels = cluster_ids(data.images, config.clusters, config.seed,
-                             data.labels if config.conditional else None, config.num_classes)
+                             data.labels if by_class else None, config.num_classes)
         groups = config.num_classes if config.conditional else 1  # G's cluster_cdf rows
-        cdf = cluster_cdf(labels[config.train_holdout:], config.clusters, groups)
+        cdf = cluster_cdf(labels[config.train_holdout:], config.label_classes // groups, groups)
     seconds = time.perf_counter() - started
     return TrainingData(config, DeviceBatches(data.images, labels, config, device, rank, world_size), cdf,
                         seconds)
