@@ -7,6 +7,8 @@ import torch
 from resume_check import resumed_equals_whole
 
 import minigan
+from minigan.data import load_dataset
+from minigan.data.batches import load_training_data
 from minigan.data.clusters import cluster_cdf, cluster_ids, kmeans_clusters
 from minigan.errors import ConfigError
 from minigan.models import build_generator, one_hot
@@ -137,3 +139,24 @@ def test_the_playground_finds_latent_directions_of_a_clustered_generator():
     directions, rms = principal_directions(gen, 3)
     torch.testing.assert_close(directions @ directions.T, torch.eye(3), atol=1e-5, rtol=0)
     assert bool((rms > 0).all())
+
+
+def test_clusters_per_class_make_pure_clusters_for_an_unconditional_model(mnist_dir, tmp_path):
+    """--clusters-per-class: k clusters inside each labelled class, one cumulative row over all C*k
+    (G draws class and cluster from its noise); every training image's cluster lies in its class."""
+    config = get_config("fast", clusters=3, clusters_per_class=True, data_dir=str(mnist_dir), train_holdout=0)
+    data = load_training_data(config, torch.device("cpu"), progress=False)
+    assert data.config.label_classes == 30 and data.cluster_cdf.shape == (1, 30)
+    digits = load_dataset(str(mnist_dir), "train", progress=False).labels
+    ids = data.batches.labels.argmax(1)
+    assert torch.equal(ids // 3, digits.long())  # each cluster inside one digit's block
+    counts = torch.bincount(ids, minlength=30).double()
+    expected = counts.cumsum(0) / counts.sum()
+    torch.testing.assert_close(data.cluster_cdf[0].double(), expected, rtol=0, atol=1e-6)
+    G = build_generator(data.config)
+    assert G.cluster_cdf.shape == (1, 30) and G.num_classes == 30
+
+
+def test_clusters_per_class_is_refused_without_clusters():
+    with pytest.raises(ConfigError, match="add --clusters"):
+        get_config("mlp4", clusters_per_class=True)
