@@ -135,37 +135,6 @@ def test_lazy_regulariser_runs_every_interval_steps_scaled_by_the_interval():
     assert_close(torch.tensor([lr, *betas]), torch.tensor([1e-3 * ratio, 0.5**ratio, 0.99**ratio]))
 
 
-def test_the_unconditional_part_leaves_a_projection_ds_class_terms_unpenalised():
-    """--reg-part unconditional: R1/R2 of D with its labels zeroed. On fast-cond's projection D the
-    penalty equals the one of D(x, 0) and sends no gradient into the label projection; the whole D's
-    penalty does, and differs."""
-    torch.manual_seed(3)
-    config = get_config("fast-cond")
-    D = build_discriminator(config).double()
-    real, fake = torch.randn(2, 8, 1, 28, 28, dtype=torch.float64)
-    labels = torch.eye(config.num_classes * config.clusters, dtype=torch.float64)[torch.arange(8) * 7]
-    part = LazyRegulariser(r1_gamma=0.2, r2_gamma=0.2, interval=16, part="unconditional")
-    penalty = part.loss(D, real, fake, labels, labels.flip(0))
-    zeros = torch.zeros_like(labels)
-    assert_close(penalty, LazyRegulariser(0.2, 0.2, 16).loss(D, real, fake, zeros, zeros), **EXACT)
-    penalty.backward()
-    assert D.projection.weight.grad.abs().max() == 0
-    D.zero_grad()
-    whole = LazyRegulariser(0.2, 0.2, 16).loss(D, real, fake, labels, labels.flip(0))
-    whole.backward()
-    assert D.projection.weight.grad.abs().max() > 0 and not torch.isclose(whole, penalty)
-
-
-@pytest.mark.parametrize(("overrides", "words"), [
-    ({"preset": "fast-cond", "r1_gamma": 0.0, "r2_gamma": 0.0}, "add --r1-gamma or --r2-gamma"),
-    ({"preset": "mlp4", "r1_gamma": 1.0}, "this D takes none"),
-])
-def test_reg_part_is_refused_where_it_would_not_act(overrides, words):
-    preset = overrides.pop("preset")
-    with pytest.raises(ConfigError, match=words):
-        get_config(preset, reg_part="unconditional", **overrides)
-
-
 @pytest.mark.parametrize("bad", [{"reg_interval": 0}, {"reg_interval": 1.5}, {"r1_gamma": -1.0},
                                  {"r2_gamma": math.nan}, {"r1_gamma": math.inf}])
 def test_the_config_refuses_bad_regulariser_settings(bad):

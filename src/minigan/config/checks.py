@@ -105,11 +105,6 @@ def check_values(values: dict[str, Any], choices: Callable[[str], tuple[str, ...
 
 def _check_stabilisers(config: SimpleNamespace) -> None:
     augment_ops(config.augment)
-    if config.reg_part != "whole" and not (config.r1_gamma or config.r2_gamma):
-        raise ConfigError(f"--reg-part {config.reg_part} says where R1/R2 act: add --r1-gamma or --r2-gamma")
-    if config.reg_part != "whole" and not (config.conditional or config.clusters):
-        raise ConfigError(f"--reg-part {config.reg_part} zeroes D's labels, and this D takes none: add "
-                          "--conditional or --clusters, or drop the flag")
     if not 0.0 <= config.augment_p <= 1.0:
         raise ConfigError(f"augment_p must be in [0, 1], got {config.augment_p}")
     if config.ada_target and not config.augment:

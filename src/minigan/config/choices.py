@@ -35,7 +35,6 @@ AugmentOp = Literal["translation", "cutout", "brightness", "contrast"]
 OnNan = Literal["abort", "rollback"]
 Precision = Literal["fp32", "bf16"]
 LrDecay = Literal["none", "linear", "cosine"]
-RegPart = Literal["whole", "unconditional"]
 
 
 def flag(name: str) -> str:
@@ -59,6 +58,6 @@ def augment_ops(policy: str) -> tuple[AugmentOp, ...]:
 __all__ = [
     "Dataset", "Arch", "ZPrior", "Activation", "OutputActivation", "InitScheme", "DLoss", "GLoss",
     "LossReduction", "UpdateScheme", "UpdateOrder", "GNoise", "KStepBatches", "BatchOrder",
-    "PixelScale", "PadValue", "LrDecay", "RegPart", "EpsStyle", "BalanceSchedule", "BalanceMetric",
-    "ProgressNoise", "ProgressMode", "AugmentOp", "OnNan", "Precision", "flag", "augment_ops",
+    "PixelScale", "PadValue", "LrDecay", "EpsStyle", "BalanceSchedule", "BalanceMetric", "ProgressNoise",
+    "ProgressMode", "AugmentOp", "OnNan", "Precision", "flag", "augment_ops",
 ]

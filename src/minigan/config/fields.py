@@ -38,7 +38,6 @@ from .choices import (
     Precision,
     ProgressMode,
     ProgressNoise,
-    RegPart,
     UpdateOrder,
     UpdateScheme,
     ZPrior,
@@ -111,7 +110,6 @@ class TrainConfig:
     r2_gamma: float = 0.0  # the same penalty on generated images; 0 = off
     reg_interval: int = 16  # D steps between R1/R2 phases, each scaled by it (lazy, StyleGAN2); 1 = always
     reg_mb_ratio: bool = True  # with R1/R2, D's Adam takes lr x r, betas ** r, r = interval/(interval+1)
-    reg_part: RegPart = "whole"  # labelled D: R1/R2 on all of it, or its unconditional part (labels zeroed)
     gp_lambda: float = 0.0  # WGAN-GP weight at real/fake interpolates (Gulrajani et al.: 10); 0 = off
     spectral_norm_d: bool = False  # spectral normalisation of every D layer (Miyato et al. 2018)
     spectral_norm_g: bool = False  # spectral normalisation of every G layer

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..config import DLoss, GLoss, RegPart
+from ..config import DLoss, GLoss
 
 Tensor = torch.Tensor
 
@@ -230,7 +230,6 @@ class LazyRegulariser:
     r1_gamma: float = 0.0
     r2_gamma: float = 0.0
     interval: int = 16
-    part: RegPart = "whole"
 
     @property
     def active(self) -> bool:
@@ -242,15 +241,8 @@ class LazyRegulariser:
     def loss(self, D: Critic, real: Tensor, fake: Tensor, labels: Tensor | None = None,
              fake_labels: Tensor | None = None) -> Tensor:
         """interval * (R1 + R2). With both on, real and fake go through one D call on [real; fake]
-        (B each, so a minibatch-stddev group never mixes them when it divides B).
-
-        With part "unconditional" a labelled D is differentiated with its labels zeroed: a projection
-        D's logit is w.phi(x) + <embed(y), phi(x)> + b_y, and zero labels leave w.phi(x), so the
-        penalty flattens D's real/fake judgement but not the class terms that tell digits apart.
-        """
+        (B each, so a minibatch-stddev group never mixes them when it divides B)."""
         fake_labels = labels if fake_labels is None else fake_labels
-        if self.part == "unconditional" and labels is not None:
-            labels, fake_labels = torch.zeros_like(labels), torch.zeros_like(fake_labels)
         if self.r1_gamma > 0.0 and self.r2_gamma > 0.0:
             B = real.shape[0]
             both = torch.cat([real, fake.detach()])

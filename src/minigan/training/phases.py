@@ -76,8 +76,7 @@ class GANLoss:
                  g_loss: Callable[[Tensor], Tensor], augmenter: Augmenter) -> None:
         self.config, self.nets, self.augmenter = config, nets, augmenter
         self.d_loss, self.g_loss = d_loss, g_loss
-        self.reg = LazyRegulariser(config.r1_gamma, config.r2_gamma, config.reg_interval,
-                                   config.reg_part)
+        self.reg = LazyRegulariser(config.r1_gamma, config.r2_gamma, config.reg_interval)
 
     def _gp(self, real: Tensor, fakes: Fakes, y: Tensor | None) -> Tensor | None:
         if not self.config.gp_lambda:
