@@ -1,6 +1,9 @@
 """Self-conditioning on k-means clusters (--clusters): the clustering, G's own draw of its cluster,
 and a clustered run that trains, resumes bit-exactly and samples as an unconditional model."""
 
+import struct
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -141,10 +144,12 @@ def test_the_playground_finds_latent_directions_of_a_clustered_generator():
     assert bool((rms > 0).all())
 
 
-def test_clusters_per_class_make_pure_clusters_for_an_unconditional_model(mnist_dir, tmp_path):
-    """--clusters-per-class: k clusters inside each labelled class, one cumulative row over all C*k
-    (G draws class and cluster from its noise); every training image's cluster lies in its class."""
-    config = get_config("fast", clusters=3, clusters_per_class=True, data_dir=str(mnist_dir), train_holdout=0)
+
+def test_clusters_within_classes_are_pure_and_split_evenly_for_an_unconditional_model(mnist_dir):
+    """--cluster-within classes: --clusters 30 become 3 inside each labelled digit, one cumulative
+    row over all 30 (G draws class and cluster from its noise); the resolved value is kept."""
+    config = get_config("fast", clusters=30, cluster_within="classes", data_dir=str(mnist_dir),
+                        train_holdout=0)
     data = load_training_data(config, torch.device("cpu"), progress=False)
     assert data.config.label_classes == 30 and data.cluster_cdf.shape == (1, 30)
     digits = load_dataset(str(mnist_dir), "train", progress=False).labels
@@ -157,6 +162,31 @@ def test_clusters_per_class_make_pure_clusters_for_an_unconditional_model(mnist_
     assert G.cluster_cdf.shape == (1, 30) and G.num_classes == 30
 
 
-def test_clusters_per_class_is_refused_without_clusters():
+def _unlabelled_copy(mnist_dir, folder, count: int = 600):
+    images = load_dataset(str(mnist_dir), "train", progress=False).images[:count].numpy()
+    folder.mkdir()
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", *images.shape)
+    (folder / "train-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    return folder
+
+
+def test_auto_clusters_within_classes_when_the_data_is_labelled_and_over_all_images_otherwise(
+        mnist_dir, tmp_path):
+    config = get_config("fast", clusters=20, cluster_within="auto", data_dir=str(mnist_dir))
+    labelled = load_training_data(config, torch.device("cpu"), progress=False)
+    assert labelled.config.cluster_within == "classes" and labelled.config.label_classes == 20
+    folder = _unlabelled_copy(mnist_dir, tmp_path / "idx")
+    config = get_config("fast", dataset="idx", clusters=20, cluster_within="auto", data_dir=str(folder),
+                        train_holdout=0)
+    bare = load_training_data(config, torch.device("cpu"), progress=False)
+    assert bare.config.cluster_within == "images" and bare.cluster_cdf.shape == (1, 20)
+    with pytest.raises(ConfigError, match="--cluster-within classes needs labels"):
+        load_training_data(replace(config, cluster_within="classes"), torch.device("cpu"), progress=False)
+    with pytest.raises(ConfigError, match="leaves 1 per class: use 20 or more"):
+        load_training_data(get_config("fast", clusters=15, cluster_within="classes", data_dir=str(mnist_dir)),
+                           torch.device("cpu"), progress=False)
+
+
+def test_cluster_within_classes_is_refused_without_clusters():
     with pytest.raises(ConfigError, match="add --clusters"):
-        get_config("mlp4", clusters_per_class=True)
+        get_config("mlp4", cluster_within="classes")
