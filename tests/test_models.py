@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 
 from minigan.data.batches import DeviceBatches
-from minigan.errors import ConfigError
 from minigan.models import build_discriminator, build_generator, one_hot
 from minigan.models.layers import Dropout, UpsampleConv2d
 from minigan.presets import PRESETS, get_config
@@ -136,36 +135,3 @@ def test_conv_discriminator_widths_past_two_are_3x3_layers_at_a_quarter_size():
     assert D(torch.zeros(3, 1, 28, 28)).shape == (3,)
     with pytest.raises(Exception, match="--d-hidden C1,C2\\[,C3...\\]"):
         get_config("fast", d_hidden=(32,))
-
-
-def test_label_batchnorm_starts_as_plain_batchnorm_and_then_follows_the_labels():
-    """--g-label-batchnorm: z alone enters G's first layer; each label vector sets a per-channel
-    gain and bias after every batchnorm, zero at the start, so a fresh G ignores the label."""
-    torch.manual_seed(0)
-    config = get_config("fast-cond", g_label_batchnorm=True)
-    G = build_generator(config)
-    width = config.label_classes
-    assert G.net[0].in_features == config.z_dim and G.input_dim == config.z_dim
-    z, y = torch.randn(8, config.z_dim), torch.eye(width)[torch.arange(8) * 11]
-    with torch.no_grad():
-        assert torch.equal(G(z, y), G(z, y.roll(1, dims=0)))  # zero gains and biases: no label effect yet
-        norm = G.net[5]
-        x = torch.randn(8, config.g_hidden[1], 14, 14)
-        norm.gain.weight.normal_()
-        norm.bias.weight.normal_()
-        gain, bias = 1 + y @ norm.gain.weight.T, y @ norm.bias.weight.T
-        normed = F.batch_norm(x, None, None, training=True, eps=1e-5)
-        expected = normed * gain[..., None, None] + bias[..., None, None]
-        torch.testing.assert_close(norm(x, y), expected, rtol=1e-5, atol=1e-5)
-        assert not torch.equal(G(z, y), G(z, y.roll(1, dims=0)))
-
-
-@pytest.mark.parametrize(("overrides", "words"), [
-    ({"preset": "mlp4"}, "does nothing for arch=mlp"),
-    ({"preset": "fast-cond", "g_batchnorm": False}, "needs --g-batchnorm"),
-    ({"preset": "fast", "clusters": 0}, "and labels"),
-])
-def test_label_batchnorm_is_refused_where_it_cannot_act(overrides, words):
-    preset = overrides.pop("preset")
-    with pytest.raises(ConfigError, match=words):
-        get_config(preset, g_label_batchnorm=True, **overrides)

@@ -73,7 +73,6 @@ class TrainConfig:
     d_dropout: float = 0.0  # dropout rate after D's hidden layers (0 = none)
     g_output: OutputActivation = "sigmoid"  # sigmoid: [0,1]; tanh: [-1,1]; sigmoid_clip: clip(1.2 s - 0.1)
     g_batchnorm: bool = False  # batchnorm in G's hidden layers
-    g_label_batchnorm: bool = False  # a labelled G takes its labels as batchnorm gains and biases, not in z
     bn_momentum: float = 0.1  # batchnorm running-stats momentum, PyTorch's convention (Keras 0.99 = 0.01)
     bn_eps: float = 1e-5  # batchnorm epsilon (Keras: 1e-3)
     g_init: InitScheme = "default"  # G's initial weights (models/init.py); lecun_normal: N(0, 1/fan_in)

@@ -32,7 +32,6 @@ class Generator(nn.Module):
         self.num_classes = num_classes
         self.net: nn.Module = nn.Identity()
         self.z_prior: str | None = None  # set by use_clusters
-        self.labels_in_layers = False  # True: `net` takes (z, labels) (LabelBatchNorm), not cat(z, labels)
 
     def use_clusters(self, z_prior: str, groups: int) -> None:
         """Draw clusters from z. `cluster_cdf` (groups, K), a buffer saved with the weights, holds
@@ -60,14 +59,12 @@ class Generator(nn.Module):
 
     @property
     def input_dim(self) -> int:
-        return self.z_dim + (0 if self.labels_in_layers else self.num_classes)
+        return self.z_dim + self.num_classes
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes:
             if self.z_prior is not None and (labels is None or labels.shape[1] != self.num_classes):
                 labels = self.cluster_labels(z, labels)  # none, or classes: pick the clusters
-            if self.labels_in_layers:
-                return self.net(z, labels.to(z.dtype))
             z = torch.cat([z, labels.to(z.dtype)], dim=1)
         return self.net(z)
 

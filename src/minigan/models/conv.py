@@ -12,34 +12,22 @@ from torch import nn
 
 from ..config import TrainConfig
 from .base import Discriminator, Generator, activation, output_activation
-from .layers import Dropout, LabelBatchNorm, LabelledSequential
+from .layers import Dropout
 
 
 class ConvGenerator(Generator):
-    """With --g-label-batchnorm the labels enter through G's batchnorms (LabelBatchNorm), not z."""
-
     def __init__(self, config: TrainConfig) -> None:
         classes = config.label_classes
         super().__init__(config.z_dim, classes)
         c7, c14 = config.g_hidden
         act, norm, s4 = config.g_activation, config.g_batchnorm, config.image_size // 4
-        self.labels_in_layers = bool(classes and config.g_label_batchnorm)
-
-        def batchnorm(kind: type[nn.Module], features: int, channels: int) -> nn.Module:
-            if not norm:
-                return nn.Identity()
-            if self.labels_in_layers:
-                return LabelBatchNorm(kind(features, affine=False), channels, classes)
-            return kind(features)
-
-        sequential = LabelledSequential if self.labels_in_layers else nn.Sequential
-        self.net = sequential(  # a layer followed by batchnorm needs no bias
+        self.net = nn.Sequential(  # a layer followed by batchnorm needs no bias
             nn.Linear(self.input_dim, c7 * s4 * s4, bias=not norm),
-            batchnorm(nn.BatchNorm1d, c7 * s4 * s4, c7),
+            nn.BatchNorm1d(c7 * s4 * s4) if norm else nn.Identity(),
             activation(act, config.leaky_slope),
             nn.Unflatten(1, (c7, s4, s4)),  # (B, c7, S/4, S/4)
             nn.ConvTranspose2d(c7, c14, 4, stride=2, padding=1, bias=not norm),  # (B, c14, S/2, S/2)
-            batchnorm(nn.BatchNorm2d, c14, c14),
+            nn.BatchNorm2d(c14) if norm else nn.Identity(),
             activation(act, config.leaky_slope),
             nn.ConvTranspose2d(c14, 1, 4, stride=2, padding=1),  # (B, 1, S, S)
             output_activation(config.g_output),

@@ -74,32 +74,3 @@ def cpu_dropout_mask(x: torch.Tensor, drop_count: int) -> torch.Tensor:
     bits = bits.view(torch.int16)[:numel].as_strided(x.shape, x.stride())
     keep_scale = 65536 / (65536 - drop_count)
     return ((bits >= drop_count - 32768) * keep_scale).to(x.dtype)
-
-
-class LabelBatchNorm(nn.Module):
-    """Conditional batchnorm (de Vries et al. 2017; Miyato & Koyama 2018's G): batchnorm without its
-    own affine, then per channel a gain 1 + W_g y and a bias W_b y of the label vector y (one-hot,
-    soft or a cluster's), zero-initialised so that training starts from plain batchnorm. A flat
-    (B, channels * positions) input, as after G's first linear layer, shares its channel's pair."""
-
-    def __init__(self, norm: nn.Module, channels: int, classes: int) -> None:
-        super().__init__()
-        self.norm = norm
-        self.gain = nn.Linear(classes, channels, bias=False)
-        self.bias = nn.Linear(classes, channels, bias=False)
-        nn.init.zeros_(self.gain.weight)
-        nn.init.zeros_(self.bias.weight)
-
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        gain, bias = (1 + self.gain(labels))[:, :, None], self.bias(labels)[:, :, None]  # (B, C, 1)
-        normed = self.norm(x)
-        return (normed.view(*gain.shape[:2], -1) * gain + bias).view(normed.shape)
-
-
-class LabelledSequential(nn.Sequential):
-    """nn.Sequential whose LabelBatchNorm layers also take the label vectors."""
-
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        for layer in self:
-            x = layer(x, labels) if isinstance(layer, LabelBatchNorm) else layer(x)
-        return x

@@ -29,7 +29,7 @@ from .stabilisers import apply_spectral_norm
 
 # Fields that shape the networks; each architecture declares the ones it reads.
 NETWORK_FIELDS = ("g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope", "g_dropout",
-                  "d_dropout", "g_batchnorm", "g_label_batchnorm")
+                  "d_dropout", "g_batchnorm")
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,7 @@ class Architecture:
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "mlp": Architecture(MLPGenerator, MLPDiscriminator,
-                        frozenset(NETWORK_FIELDS) - {"g_batchnorm", "g_label_batchnorm"},
+    "mlp": Architecture(MLPGenerator, MLPDiscriminator, frozenset(NETWORK_FIELDS) - {"g_batchnorm"},
                         lambda s: True, "any size", channels_last=False),
     "dcgan": Architecture(DCGANGenerator, DCGANDiscriminator,
                           frozenset({"leaky_slope", "g_dropout", "d_dropout", "g_batchnorm"}),
@@ -55,7 +54,7 @@ ARCHITECTURES: dict[str, Architecture] = {
                          lambda s: s == 28, "28", channels_last=True, conditional_only=True),
     "conv": Architecture(ConvGenerator, ConvDiscriminator,
                          frozenset({"g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope",
-                                    "d_dropout", "g_batchnorm", "g_label_batchnorm"}),
+                                    "d_dropout", "g_batchnorm"}),
                          lambda s: s % 4 == 0, "a multiple of 4", channels_last=True),
     # The write-ups' networks layer by layer (--literal): Keras' dcgan, the cgan notebook's G.
     "dcgan_literal": Architecture(DCGANLiteralGenerator, DCGANLiteralDiscriminator,
@@ -99,9 +98,6 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
     if config.mbstd_group and not spec.minibatch_stddev:
         raise ConfigError(f"--mbstd-group does nothing for arch={config.arch}: its D is the write-up's as "
                           "written; drop it or pick another arch")
-    if config.g_label_batchnorm and not (config.g_batchnorm and config.label_classes):
-        raise ConfigError("--g-label-batchnorm puts G's labels into its batchnorms: it needs --g-batchnorm "
-                          "and labels (--conditional or --clusters)")
     if not config.conditional and ("label_projection" in explicit and not config.label_projection):
         raise ConfigError("--no-label-projection does nothing without --conditional")
     check_training_memory(sum(math.prod(shape) for shape in parameter_signature(config).values()))
