@@ -1,12 +1,17 @@
 """Self-conditioning on k-means clusters (--clusters): the clustering, G's own draw of its cluster,
 and a clustered run that trains, resumes bit-exactly and samples as an unconditional model."""
 
+import struct
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from resume_check import resumed_equals_whole
 
 import minigan
+from minigan.data import load_dataset
+from minigan.data.batches import load_training_data
 from minigan.data.clusters import cluster_cdf, cluster_ids, kmeans_clusters
 from minigan.errors import ConfigError
 from minigan.models import build_generator, one_hot
@@ -137,3 +142,51 @@ def test_the_playground_finds_latent_directions_of_a_clustered_generator():
     directions, rms = principal_directions(gen, 3)
     torch.testing.assert_close(directions @ directions.T, torch.eye(3), atol=1e-5, rtol=0)
     assert bool((rms > 0).all())
+
+
+
+def test_clusters_within_classes_are_pure_and_split_evenly_for_an_unconditional_model(mnist_dir):
+    """--cluster-within classes: --clusters 30 become 3 inside each labelled digit, one cumulative
+    row over all 30 (G draws class and cluster from its noise); the resolved value is kept."""
+    config = get_config("fast", clusters=30, cluster_within="classes", data_dir=str(mnist_dir),
+                        train_holdout=0)
+    data = load_training_data(config, torch.device("cpu"), progress=False)
+    assert data.config.label_classes == 30 and data.cluster_cdf.shape == (1, 30)
+    digits = load_dataset(str(mnist_dir), "train", progress=False).labels
+    ids = data.batches.labels.argmax(1)
+    assert torch.equal(ids // 3, digits.long())  # each cluster inside one digit's block
+    counts = torch.bincount(ids, minlength=30).double()
+    expected = counts.cumsum(0) / counts.sum()
+    torch.testing.assert_close(data.cluster_cdf[0].double(), expected, rtol=0, atol=1e-6)
+    G = build_generator(data.config)
+    assert G.cluster_cdf.shape == (1, 30) and G.num_classes == 30
+
+
+def _unlabelled_copy(mnist_dir, folder, count: int = 600):
+    images = load_dataset(str(mnist_dir), "train", progress=False).images[:count].numpy()
+    folder.mkdir()
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", *images.shape)
+    (folder / "train-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    return folder
+
+
+def test_auto_clusters_within_classes_when_the_data_is_labelled_and_over_all_images_otherwise(
+        mnist_dir, tmp_path):
+    config = get_config("fast", clusters=20, cluster_within="auto", data_dir=str(mnist_dir))
+    labelled = load_training_data(config, torch.device("cpu"), progress=False)
+    assert labelled.config.cluster_within == "classes" and labelled.config.label_classes == 20
+    folder = _unlabelled_copy(mnist_dir, tmp_path / "idx")
+    config = get_config("fast", dataset="idx", clusters=20, cluster_within="auto", data_dir=str(folder),
+                        train_holdout=0)
+    bare = load_training_data(config, torch.device("cpu"), progress=False)
+    assert bare.config.cluster_within == "images" and bare.cluster_cdf.shape == (1, 20)
+    with pytest.raises(ConfigError, match="--cluster-within classes needs labels"):
+        load_training_data(replace(config, cluster_within="classes"), torch.device("cpu"), progress=False)
+    with pytest.raises(ConfigError, match="leaves 1 per class: use 20 or more"):
+        load_training_data(get_config("fast", clusters=15, cluster_within="classes", data_dir=str(mnist_dir)),
+                           torch.device("cpu"), progress=False)
+
+
+def test_cluster_within_classes_is_refused_without_clusters():
+    with pytest.raises(ConfigError, match="add --clusters"):
+        get_config("mlp4", cluster_within="classes")

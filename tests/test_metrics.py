@@ -41,6 +41,7 @@ from minigan.metrics.classifier import (
     predict_features,
 )
 from minigan.metrics.reference import SHIPPED_STATS
+from minigan.metrics.samples import labels_at_frequencies
 from minigan.metrics.scores import kth_nn_distance, kth_nn_distances, prdc
 
 MNIST_DIR = mnist_folder()
@@ -303,7 +304,7 @@ def test_evaluate_npz_on_real_samples(tmp_path, mnist_train):
 
 
 @needs_mnist
-def test_evaluate_run_samples_balanced_labels(monkeypatch, mnist_test):
+def test_evaluate_run_samples_labels_at_the_training_class_frequencies(monkeypatch, mnist_test, mnist_train):
     images, labels = mnist_test.images.numpy(), mnist_test.labels.numpy()
     by_digit = [images[labels == d] for d in range(10)]
     calls = {}
@@ -323,8 +324,21 @@ def test_evaluate_run_samples_balanced_labels(monkeypatch, mnist_test):
     monkeypatch.setattr("minigan.sampling.load_generator", lambda path, device: FakeGenerator())
     results = evaluate_run("run-dir", num=300, seed=7, data_dir=MNIST_DIR)
     assert calls["num"] == 300 and calls["seed"] == 7
-    np.testing.assert_array_equal(calls["labels"], np.arange(300) % 10)
+    share = np.bincount(mnist_train.labels.numpy(), minlength=10) / len(mnist_train.labels) * 300
+    counts = np.bincount(calls["labels"], minlength=10)
+    assert counts.sum() == 300 and np.abs(counts - share).max() < 1  # MNIST's mix: 34 ones, 27 fives
+    assert counts[1] == 34 and counts[5] == 27
+    assert np.abs(np.bincount(calls["labels"][:150], minlength=10) - share / 2).max() < 1.5  # interleaved
     assert results["seed"] == 7 and results["label_accuracy"] >= 0.98
+
+
+@pytest.mark.parametrize(("num", "frequencies", "expected"), [
+    (7, [1, 1, 1], [0, 1, 2, 0, 1, 2, 0]),  # a tie: the lowest class takes the extra sample
+    (10, [0, 1, 1], [1, 2] * 5),  # a class the data lacks is never asked for
+    (6, [1, 2], [1, 0, 1, 1, 0, 1]),  # each class spread evenly over the set
+])
+def test_labels_at_frequencies_keep_the_proportions_and_spread_each_class(num, frequencies, expected):
+    np.testing.assert_array_equal(labels_at_frequencies(num, np.array(frequencies)), expected)
 
 
 @needs_mnist

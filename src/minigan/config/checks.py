@@ -61,6 +61,9 @@ def check_values(values: dict[str, Any], choices: Callable[[str], tuple[str, ...
     if config.image_size - 2 * config.pad <= 0:
         raise ConfigError(f"pad={config.pad} leaves no image inside image_size={config.image_size}")
     _check_stabilisers(config)
+    if config.cluster_within == "classes" and not config.clusters:
+        raise ConfigError("--cluster-within classes says where --clusters are found: add --clusters, "
+                          "e.g. 100")
     if config.clusters:
         if config.clusters < 2:
             raise ConfigError(f"--clusters {config.clusters} is no clustering: use 2 or more, or 0 for off")

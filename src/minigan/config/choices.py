@@ -35,6 +35,7 @@ AugmentOp = Literal["translation", "cutout", "brightness", "contrast"]
 OnNan = Literal["abort", "rollback"]
 Precision = Literal["fp32", "bf16"]
 LrDecay = Literal["none", "linear", "cosine"]
+ClusterWithin = Literal["images", "classes", "auto"]
 
 
 def flag(name: str) -> str:
@@ -58,6 +59,6 @@ def augment_ops(policy: str) -> tuple[AugmentOp, ...]:
 __all__ = [
     "Dataset", "Arch", "ZPrior", "Activation", "OutputActivation", "InitScheme", "DLoss", "GLoss",
     "LossReduction", "UpdateScheme", "UpdateOrder", "GNoise", "KStepBatches", "BatchOrder",
-    "PixelScale", "PadValue", "LrDecay", "EpsStyle", "BalanceSchedule", "BalanceMetric", "ProgressNoise",
-    "ProgressMode", "AugmentOp", "OnNan", "Precision", "flag", "augment_ops",
+    "PixelScale", "PadValue", "LrDecay", "ClusterWithin", "EpsStyle", "BalanceSchedule", "BalanceMetric",
+    "ProgressNoise", "ProgressMode", "AugmentOp", "OnNan", "Precision", "flag", "augment_ops",
 ]

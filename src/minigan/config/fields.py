@@ -22,6 +22,7 @@ from .choices import (
     BalanceMetric,
     BalanceSchedule,
     BatchOrder,
+    ClusterWithin,
     Dataset,
     DLoss,
     EpsStyle,
@@ -81,6 +82,7 @@ class TrainConfig:
     num_classes: int = 10  # classes of a conditional model
     # Self-conditioning without labels (data/clusters.py): G and D see k-means clusters of the images.
     clusters: int = 0  # condition G and D on this many k-means clusters of the images (per class); 0 = off
+    cluster_within: ClusterWithin = "images"  # unconditional: all images, or each class (auto: if labelled)
 
     # Losses and optimisers.
     d_loss: DLoss = "bce"  # D's loss on its logits (cgan_clipped, prob: the write-ups' probability forms)
@@ -161,8 +163,13 @@ class TrainConfig:
     @property
     def label_classes(self) -> int:
         """Width of the label vector G and D take: the classes, the clusters (per class), or 0."""
-        classes = self.num_classes if self.conditional else 0
-        return (classes or 1) * self.clusters if self.clusters else classes
+        if not self.clusters:
+            return self.num_classes if self.conditional else 0
+        if self.conditional:  # --clusters per class
+            return self.num_classes * self.clusters
+        if self.cluster_within == "classes":  # --clusters in all, split evenly over the classes
+            return self.clusters // self.num_classes * self.num_classes
+        return self.clusters
 
     @property
     def pixel_range(self) -> tuple[float, float]:

@@ -76,3 +76,15 @@ def load_samples_npz(
         images = images[:num]
         labels = None if labels is None else labels[:num]
     return images, labels
+
+
+def labels_at_frequencies(num: int, frequencies: np.ndarray) -> np.ndarray:
+    """(num,) int64 class ids in the given proportions (largest remainder), evenly interleaved:
+    the k-th of class c's n_c ids sits at (k + 0.5) / n_c of the way, so any contiguous share (one
+    rank's part of the samples) keeps about the same proportions. No randomness."""
+    share = np.asarray(frequencies, np.float64) / np.sum(frequencies) * num
+    counts = np.floor(share).astype(np.int64)
+    counts[np.argsort(counts - share, kind="stable")[: num - counts.sum()]] += 1
+    classes = np.repeat(np.arange(len(counts)), counts)
+    positions = np.concatenate([(np.arange(n) + 0.5) / n for n in counts if n])
+    return classes[np.argsort(positions, kind="stable")]

@@ -181,11 +181,14 @@ def reporter(run: RunFolder, config: TrainConfig, show_progress: bool) -> RunRep
 
 
 def sample_share(generator: TrainedGenerator, num: int, seed: int, rank: int, world_size: int,
-                 batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray | None]:
-    """Rank `rank`'s part of generator.sample(num, seed): the same noise and labels, rendered here."""
+                 labels: np.ndarray | None = None, batch_size: int = 1000
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rank `rank`'s part of generator.sample(num, seed, labels): the same noise and labels,
+    rendered here."""
     part = rank_rows(num, rank, world_size)
     z = generator.latents(num, seed)[part]
-    labels = np.arange(num)[part] % generator.num_classes if generator.conditional else None
+    if generator.conditional:
+        labels = (np.arange(num) % generator.num_classes if labels is None else labels)[part]
     chunks = [generator.generate(z[i:i + batch_size],
                                  None if labels is None else torch.as_tensor(labels[i:i + batch_size]))
               for i in range(0, len(z), batch_size)]
@@ -194,12 +197,14 @@ def sample_share(generator: TrainedGenerator, num: int, seed: int, rank: int, wo
     return images, (None if labels is None else labels.astype(np.int64))
 
 
-def sample_spread(generator: TrainedGenerator, num: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """generator.sample(num, seed), every rank rendering its share; the whole set on every rank."""
+def sample_spread(generator: TrainedGenerator, num: int, seed: int, labels: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """generator.sample(num, seed, labels), every rank rendering its share; the whole set on every
+    rank."""
     if parallel.world_size() == 1:
-        return generator.sample(num, seed)
+        return generator.sample(num, seed, labels)
     parts = parallel.all_gather(sample_share(generator, num, seed, parallel.rank(),
-                                                parallel.world_size()))
+                                                parallel.world_size(), labels))
     images = np.concatenate([images for images, _ in parts])
     labels = None if parts[0][1] is None else np.concatenate([labels for _, labels in parts])
     return images, labels
@@ -214,9 +219,12 @@ def evaluate_snapshot(snapshot: Snapshot) -> dict:
     reaches every rank.
     """
     from ..metrics import evaluate_images
+    from ..metrics.evaluate import scored_labels
 
     config, generator = snapshot.config, snapshot.generator
-    images, labels = sample_spread(generator, config.eval_num, seed=config.seed)
+    wanted = (scored_labels(config.eval_num, generator.num_classes, config.dataset, config.data_dir)
+              if generator.conditional else None)
+    images, labels = sample_spread(generator, config.eval_num, config.seed, wanted)
     if not parallel.is_main():
         return parallel.broadcast(None)
     results = evaluate_images(images, labels, dataset=config.dataset, data_dir=config.data_dir,
