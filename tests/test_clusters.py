@@ -191,6 +191,8 @@ def test_auto_keeps_pure_image_clusters_splits_mixed_ones_by_class_and_takes_ima
                         train_holdout=0)
     bare = load_training_data(config, cpu, progress=False)
     assert bare.config.cluster_within == "images" and bare.cluster_cdf.shape == (1, 20)
+    few = get_config("fast", clusters=15, cluster_within="auto", data_dir=str(mnist_dir))
+    assert load_training_data(few, cpu, progress=False).config.cluster_within == "images"  # 1 per class
     with pytest.raises(ConfigError, match="--cluster-within classes needs labels"):
         load_training_data(replace(config, cluster_within="classes"), cpu, progress=False)
     with pytest.raises(ConfigError, match="leaves 1 per class: use 20 or more"):

@@ -128,9 +128,10 @@ def _pseudo_labels(images: torch.Tensor, labels: torch.Tensor | None,
     FID of 2 seeds, 2026-12-06).
     """
     ids = None
-    if config.cluster_within == "auto":
+    if config.cluster_within == "auto":  # fewer than 2 clusters per class: nothing to split
         ids = cluster_ids(images, config.clusters, config.seed)
-        pure = cluster_purity(ids, labels, config.clusters) >= PURE_ENOUGH
+        pure = (config.clusters < 2 * config.num_classes
+                or cluster_purity(ids, labels, config.clusters) >= PURE_ENOUGH)
         config = dataclasses.replace(config, cluster_within="images" if pure else "classes")
     if config.cluster_within == "images":
         return config, cluster_ids(images, config.clusters, config.seed) if ids is None else ids
