@@ -147,6 +147,8 @@ PRESETS: dict[str, Preset] = {
     # but costs label accuracy (300 s, one core, seeds 0 and 1, 10k samples, median FID / label
     # accuracy): gamma 0 9.07 / 0.996, 0.1 7.78 / 0.993, 0.2 6.84 / 0.991. It keeps r2_gamma 0 for
     # the same reason: R2 0.2 scored 6.35 / 0.994 against 9.60 / 0.997 without it (one session).
+    # Again on 2026-12-06 (10k samples at the data's class mix): R1 + R2 0.2 at 300 s alone on 2
+    # threads, seeds 0 and 1, 5.64 / 0.9949 (median FID / label accuracy) against 9.11 / 0.9975.
     # cluster_within="auto" (2026-12-06, 8,000 steps, 1 thread, seeds 0 and 1, 10k samples): clusters
     # found within each class beat clusters of all images on Fashion-MNIST (9.60 / 9.00 against
     # 10.46 / 10.80) but not on MNIST (8.06 / 5.61 against 5.28 / 6.10, recall lower in both), so the
