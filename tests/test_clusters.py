@@ -12,7 +12,7 @@ from resume_check import resumed_equals_whole
 import minigan
 from minigan.data import load_dataset
 from minigan.data.batches import load_training_data
-from minigan.data.clusters import cluster_cdf, cluster_ids, kmeans_clusters
+from minigan.data.clusters import cluster_cdf, cluster_ids, cluster_purity, kmeans_clusters
 from minigan.errors import ConfigError
 from minigan.models import build_generator, one_hot
 from minigan.presets import get_config
@@ -170,21 +170,34 @@ def _unlabelled_copy(mnist_dir, folder, count: int = 600):
     return folder
 
 
-def test_auto_clusters_within_classes_when_the_data_is_labelled_and_over_all_images_otherwise(
-        mnist_dir, tmp_path):
-    config = get_config("fast", clusters=20, cluster_within="auto", data_dir=str(mnist_dir))
-    labelled = load_training_data(config, torch.device("cpu"), progress=False)
-    assert labelled.config.cluster_within == "classes" and labelled.config.label_classes == 20
+def test_cluster_purity_is_the_share_of_images_in_their_clusters_majority_class():
+    ids, classes = torch.tensor([0, 0, 0, 1, 1, 2]), torch.tensor([3, 3, 1, 2, 0, 1])
+    assert cluster_purity(ids, classes, 3) == pytest.approx(4 / 6)  # 2 of cluster 0, 1 of 1, 1 of 2
+
+
+def test_auto_keeps_pure_image_clusters_splits_mixed_ones_by_class_and_takes_images_without_labels(
+        mnist_dir, fashion_dir, tmp_path):
+    """--cluster-within auto, resolved from the data and kept in the config: MNIST's 100 pixel
+    clusters are 0.87 pure, so they stay; Fashion-MNIST's are 0.75 (shirts, pullovers and coats
+    share clusters), so its clusters are found within each class; unlabelled data takes images."""
+    cpu = torch.device("cpu")
+    for folder, dataset, expected in ((mnist_dir, "mnist", "images"), (fashion_dir, "fashion", "classes")):
+        config = get_config("fast", dataset=dataset, clusters=100, cluster_within="auto",
+                            data_dir=str(folder))
+        data = load_training_data(config, cpu, progress=False)
+        assert data.config.cluster_within == expected and data.config.label_classes == 100, dataset
     folder = _unlabelled_copy(mnist_dir, tmp_path / "idx")
     config = get_config("fast", dataset="idx", clusters=20, cluster_within="auto", data_dir=str(folder),
                         train_holdout=0)
-    bare = load_training_data(config, torch.device("cpu"), progress=False)
+    bare = load_training_data(config, cpu, progress=False)
     assert bare.config.cluster_within == "images" and bare.cluster_cdf.shape == (1, 20)
+    few = get_config("fast", clusters=15, cluster_within="auto", data_dir=str(mnist_dir))
+    assert load_training_data(few, cpu, progress=False).config.cluster_within == "images"  # 1 per class
     with pytest.raises(ConfigError, match="--cluster-within classes needs labels"):
-        load_training_data(replace(config, cluster_within="classes"), torch.device("cpu"), progress=False)
+        load_training_data(replace(config, cluster_within="classes"), cpu, progress=False)
     with pytest.raises(ConfigError, match="leaves 1 per class: use 20 or more"):
         load_training_data(get_config("fast", clusters=15, cluster_within="classes", data_dir=str(mnist_dir)),
-                           torch.device("cpu"), progress=False)
+                           cpu, progress=False)
 
 
 def test_cluster_within_classes_is_refused_without_clusters():

@@ -80,6 +80,17 @@ def cluster_ids(images: torch.Tensor, k: int, seed: int = 0, classes: torch.Tens
     return ids
 
 
+PURE_ENOUGH = 0.8  # --cluster-within auto keeps clusters of all images at least this pure on the labels
+
+
+def cluster_purity(ids: torch.Tensor, classes: torch.Tensor, k: int) -> float:
+    """The share of images whose cluster's most common class is their own (1 = no cluster mixes
+    classes)."""
+    counts = torch.zeros(k, int(classes.max()) + 1, dtype=torch.int64)
+    counts.index_put_((ids, classes.long()), torch.ones_like(ids), accumulate=True)
+    return float(counts.max(1).values.sum()) / len(ids)
+
+
 def cluster_cdf(ids: torch.Tensor, k: int, groups: int = 1) -> torch.Tensor:
     """(groups, k) float32 cumulative frequencies of each group's clusters, the last exactly 1."""
     counts = torch.bincount(ids, minlength=groups * k).double().view(groups, k)
@@ -88,4 +99,4 @@ def cluster_cdf(ids: torch.Tensor, k: int, groups: int = 1) -> torch.Tensor:
     return cdf
 
 
-__all__ = ["kmeans_clusters", "cluster_ids", "cluster_cdf"]
+__all__ = ["kmeans_clusters", "cluster_ids", "cluster_cdf", "cluster_purity", "PURE_ENOUGH"]
