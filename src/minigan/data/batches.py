@@ -106,13 +106,11 @@ class TrainingData:
 
 def _cluster_within(config: TrainConfig, labelled: bool) -> str:
     """`cluster_within` as far as the config and the labels' presence decide it: a conditional
-    model clusters within its classes; `auto` on unlabelled data (or with no clusters) takes the
-    images; `auto` on labelled data stays for `_pseudo_labels` to decide by the clusters' purity."""
-    if not config.clusters:
-        return "images" if config.cluster_within == "auto" else config.cluster_within
-    if config.conditional:
+    model clusters within its classes; `auto` with no clusters or no labels takes the images;
+    `auto` on labelled data stays for `_pseudo_labels` to decide by the clusters' purity."""
+    if config.conditional and config.clusters:
         return "classes"
-    if config.cluster_within == "auto" and not labelled:
+    if config.cluster_within == "auto" and not (config.clusters and labelled):
         return "images"
     return config.cluster_within
 

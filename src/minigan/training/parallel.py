@@ -303,8 +303,8 @@ def build(G: nn.Module, D: nn.Module, config: TrainConfig, device: torch.device,
     if config.compile and config.update_scheme == "simultaneous":  # Dboth's autograd.grad(retain_graph)
         functorch_config.donated_buffer = False  # runs twice through D's compiled backward: no donation
     G_train, D_train, D_frozen = ddp(G, device), ddp(D, device), D
-    if config.compile:  # after DDP, whose DDPOptimizer splits the graphs at its gradient buckets: the
-        # all-reduces overlap the backward (compiled inside DDP, they wait for the whole backward)
+    if config.compile:  # after DDP, whose DDPOptimizer splits the graphs at its gradient buckets so
+        # the all-reduces overlap the backward; one compiled module per callable (1 process: D_train is D)
         compiled = {id(f): torch.compile(f, backend=compile_backend) for f in (G_train, D_train, D_frozen)}
         G_train, D_train, D_frozen = (compiled[id(f)] for f in (G_train, D_train, D_frozen))
     if config.precision == "bf16":
