@@ -36,8 +36,8 @@ _FAST_EMA_KIMG = round(ema_kimg_from_decay(0.999, 64), 1)
 
 _FAST = TrainConfig(preset="fast", arch="conv", z_dim=64, g_hidden=(64, 32), d_hidden=(32, 64),
                     d_activation="leaky_relu", g_batchnorm=True, g_output="tanh", lr_g=1e-3, lr_d=1e-3,
-                    beta1=0.5, batch_size=64, g_ema_kimg=_FAST_EMA_KIMG, clusters=100, cluster_within="auto",
-                    r1_gamma=0.2, r2_gamma=0.2, reg_mb_ratio=False)
+                    beta1=0.0, beta2=0.99, batch_size=64, g_ema_kimg=_FAST_EMA_KIMG, clusters=100,
+                    cluster_within="auto", r1_gamma=0.2, r2_gamma=0.2, reg_mb_ratio=False)
 _BEST = replace(_FAST, preset="best", g_hidden=(128, 64), d_hidden=(64, 128), lr_g=5e-4, lr_d=5e-4,
                 g_ema_kimg=100.0)
 
@@ -157,9 +157,13 @@ PRESETS: dict[str, Preset] = {
     # reg_mb_ratio=False: StyleGAN2's correction of D's Adam for the lazy phase (lr x 16/17, betas **
     # 16/17) lost both 8,000-step pairs on one core (10k samples, FID-MNIST): 6.34 vs 5.28 (seed 0)
     # and 6.80 vs 6.10 (seed 1), medians 6.57 vs 5.69; best and best-cond inherit it unmeasured.
+    # Adam betas (0, 0.99), as in StyleGAN2 and R3GAN, instead of (0.5, 0.999): won all three 8,000-step
+    # pairs (1 thread, seeds 0 and 1, 10k samples, FID): fast MNIST 5.04 / 5.17 vs 5.28 / 6.10,
+    # fast Fashion-MNIST 8.02 / 8.77 vs 9.60 / 9.00, fast-cond 7.12 / 7.47 vs 8.31 / 8.27 (label
+    # accuracy 0.9977 / 0.9956 vs 0.9964 / 0.9967). best and best-cond inherit them.
     "fast": Preset(
         _FAST,
-        "Tuned, not a seed recipe: compact 28x28 DCGAN (4x4 convs, BN in G), NS loss, Adam 1e-3/0.5, "
+        "Tuned, not a seed recipe: compact 28x28 DCGAN (4x4 convs, BN in G), NS loss, Adam 1e-3 (0, 0.99), "
         "batch 64, EMA of G, lazy R1 and R2 (gamma 0.2), self-conditioned on 100 k-means clusters: the best "
         "digits per CPU minute.",
     ),
@@ -181,7 +185,7 @@ PRESETS: dict[str, Preset] = {
     # (11.03 after the hour, worse than at 4k steps); with it 5.23 after 1800 s, label accuracy 0.9973.
     "best": Preset(
         _BEST,
-        "Long budget, not a seed recipe: fast at twice the widths, Adam 5e-4/0.5, EMA half-life 100k "
+        "Long budget, not a seed recipe: fast at twice the widths, Adam 5e-4 (0, 0.99), EMA half-life 100k "
         "images, lazy R1 and R2 (gamma 0.2), 100 clusters.",
     ),
     "best-cond": Preset(
