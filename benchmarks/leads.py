@@ -9,9 +9,9 @@ counts, torch.compile under a time limit). Rows report median ms/step.
     dropout        dropout layers on vs off (mlp4, dcgan)
     threads        1 vs 2 threads in one process; two 1-thread processes vs one 2-thread process
     compile        torch.compile of G and D on CPU (--compile-presets, default mlp4,dcgan,fast), compile
-                   time reported apart; the loop's own --compile path (training/parallel.py)
+                   time reported apart; the loop's own --compile path (training/wrappers.py)
     channels_last  channels_last G and D (dcgan)
-    bf16           torch.autocast("cpu", bfloat16) around the step (mlp4, dcgan)
+    bf16           --precision bf16 where the CPU has native bf16, else autocast around the step
     adam           fused Adam (minigan) vs foreach vs the for-loop default (minimal, mlp4, dcgan)
     combo          dcgan: default, mallopt, channels_last, both (alternating child processes)
 
@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 from bench_train import DEFAULT_DATA, interleave, minigan_step, minigan_trainer, say, timed_window
 
-from minigan.training import parallel
+from minigan.training import wrappers
 
 LEADS = ("malloc", "dropout", "threads", "compile", "channels_last", "bf16", "adam", "combo")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
@@ -100,7 +100,9 @@ def lead_channels_last(args) -> list[dict]:
 
 
 def lead_bf16(args) -> list[dict]:
-    def patch(trainer):
+    """The loop's own --precision bf16 (autocast forward passes), where the CPU computes bf16 natively;
+    elsewhere autocast around the whole step, since the loop refuses emulated bf16."""
+    def emulated(trainer):
         step = minigan_step(trainer)
 
         def autocast_step() -> int:
@@ -109,8 +111,10 @@ def lead_bf16(args) -> list[dict]:
 
         return autocast_step
 
-    variants = {"fp32 (preset)": ({}, None), "autocast bf16": ({}, patch)}
-    return [r for p in ("mlp4", "dcgan") for r in ab("bf16", p, args, variants)]
+    bf16 = ("--precision bf16", ({"precision": "bf16"}, None)) if wrappers.native_cpu_bf16() else (
+        "autocast bf16 (emulated)", ({}, emulated))
+    variants = {"fp32 (preset)": ({}, None), bf16[0]: bf16[1]}
+    return [r for p in ("mlp4", "dcgan", "fast") for r in ab("bf16", p, args, variants)]
 
 
 def lead_adam(args) -> list[dict]:
@@ -267,7 +271,7 @@ def worker(args) -> None:
             out2 = stack.enter_context(tempfile.TemporaryDirectory(prefix="minigan-leads-"))
             compiled = minigan_trainer(args.preset, str(args.data_dir), args.threads, "cpu", out2)
             # what --compile builds (refused on CPU by the CLI, so built here directly)
-            compiled.G_train, compiled.D_train, compiled.D_frozen = parallel.build(
+            compiled.G_train, compiled.D_train, compiled.D_frozen = wrappers.build(
                 compiled.G, compiled.D, dataclasses.replace(compiled.config, compile=True), compiled.device)
             start = time.perf_counter()
             for _ in range(3):  # G and D graphs, forward and backward, D frozen and not

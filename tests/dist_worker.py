@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from minigan import cli
-from minigan.training import loop, parallel
+from minigan.training import loop, wrappers
 
 
 def _layers(callable_) -> list[str]:
@@ -46,8 +46,8 @@ def main() -> int:
 
     loop.Trainer.fit = fit_and_dump
     if os.environ.get("DIST_WORKER_CPU_SWITCHES"):
-        parallel.check = lambda config, device: None
-        parallel.build = functools.partial(parallel.build, compile_backend="eager")
+        wrappers.check = lambda config, device: None
+        wrappers.build = functools.partial(wrappers.build, compile_backend="eager")
     if spec := os.environ.get("DIST_WORKER_NAN"):
         nan_rank, nan_step = (int(v) for v in spec.split(":"))
         step, fired = loop.Trainer.train_step, []

@@ -17,7 +17,7 @@ from minigan.models import build_discriminator, build_generator
 from minigan.presets import get_config
 from minigan.run import checkpoint
 from minigan.run.resume import check_resumable
-from minigan.training import Trainer, parallel, state
+from minigan.training import Trainer, state, wrappers
 
 
 def _config(mnist_dir, **overrides):
@@ -94,11 +94,11 @@ def test_compile_trains_the_simultaneous_update_scheme(tmp_path, mnist_dir, monk
     """Dboth takes D's gradient with autograd.grad(..., retain_graph=True) through compiled backwards,
     which refuse donated buffers ('compiled with non-empty donated buffers'): the dcgan preset under
     --compile failed at step 1. aot_eager reaches that code on CPU (eager, the other tests', does not)."""
-    monkeypatch.setattr(parallel, "check", lambda config, device: None)
+    monkeypatch.setattr(wrappers, "check", lambda config, device: None)
     import torch._functorch.config as functorch_config
 
     monkeypatch.setattr(functorch_config, "donated_buffer", functorch_config.donated_buffer)  # restored after
-    monkeypatch.setattr(parallel, "build", functools.partial(parallel.build, compile_backend="aot_eager"))
+    monkeypatch.setattr(wrappers, "build", functools.partial(wrappers.build, compile_backend="aot_eager"))
     config = get_config("dcgan", data_dir=str(mnist_dir), device="cpu", batch_size=8, steps=2, log_every=1,
                         checkpoint_every=2, sample_every=2, grid_size=2, tensorboard=False, compile=True)
     assert config.update_scheme == "simultaneous"
@@ -113,7 +113,7 @@ def test_compile_wraps_ddp_so_the_all_reduces_overlap_the_backward(monkeypatch):
     so each bucket's all-reduce starts while the backward goes on; a network compiled inside DDP is
     one graph whose gradients are all reduced after its whole backward."""
 
-    class JobDDP(torch.nn.Module):  # what parallel.ddp gives in a job of several processes
+    class JobDDP(torch.nn.Module):  # what wrappers.ddp gives in a job of several processes
         def __init__(self, module: torch.nn.Module, device: torch.device) -> None:
             super().__init__()
             self.module = module
@@ -121,10 +121,10 @@ def test_compile_wraps_ddp_so_the_all_reduces_overlap_the_backward(monkeypatch):
         def forward(self, *args):
             return self.module(*args)
 
-    monkeypatch.setattr(parallel, "ddp", JobDDP)
+    monkeypatch.setattr(wrappers, "ddp", JobDDP)
     config = get_config("minimal", compile=True)
     G, D = build_generator(config), build_discriminator(config)
-    G_train, D_train, D_frozen = parallel.build(G, D, config, torch.device("cpu"), compile_backend="eager")
+    G_train, D_train, D_frozen = wrappers.build(G, D, config, torch.device("cpu"), compile_backend="eager")
     compiled = type(torch.compile(torch.nn.Identity()))
     assert all(isinstance(f, compiled) for f in (G_train, D_train, D_frozen))
     assert isinstance(G_train._orig_mod, JobDDP) and G_train._orig_mod.module is G
@@ -160,7 +160,7 @@ def test_metrics_compute_in_full_fp32_whatever_tf32_flags_training_set(mnist_dir
         monkeypatch.setattr(module, function, spy)
     before = _tf32_flags()
     try:
-        parallel.choose_kernels(torch.device("cuda", 0))  # what training on CUDA sets: flags only, no GPU
+        wrappers.choose_kernels(torch.device("cuda", 0))  # what training on CUDA sets: flags only, no GPU
         assert _tf32_flags() == tf32
         images = load_dataset(mnist_dir, split="test").images[:40].numpy()
         evaluate.evaluate_images(images, data_dir=mnist_dir)
@@ -181,14 +181,14 @@ def test_deterministic_kernels_on_request_the_fastest_otherwise_on_cuda(tmp_path
     for flag in ("deterministic", "benchmark"):
         monkeypatch.setattr(torch.backends.cudnn, flag, getattr(torch.backends.cudnn, flag))  # restored after
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, False
-    parallel.choose_kernels(torch.device("cpu"), True)
+    wrappers.choose_kernels(torch.device("cpu"), True)
     assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == (False, False)
-    parallel.choose_kernels(torch.device("cuda", 0), True)  # flags only: no GPU needed
+    wrappers.choose_kernels(torch.device("cuda", 0), True)  # flags only: no GPU needed
     assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == (True, False)
-    parallel.choose_kernels(torch.device("cuda", 0), False)
+    wrappers.choose_kernels(torch.device("cuda", 0), False)
     assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == (False, True)
     chosen = []
-    monkeypatch.setattr(parallel, "choose_kernels", lambda device, deterministic: chosen.append(
+    monkeypatch.setattr(wrappers, "choose_kernels", lambda device, deterministic: chosen.append(
         (deterministic, device.type)))
     Trainer(_config(mnist_dir, deterministic=True), tmp_path / "run", progress=False)
     assert chosen == [(True, "cpu")]

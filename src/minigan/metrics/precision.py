@@ -1,6 +1,6 @@
 """Metrics in full fp32, whatever precision training chose.
 
-Training turns TF32 on for CUDA (`training.parallel.choose_kernels`: 10-bit mantissa inputs to matmuls
+Training turns TF32 on for CUDA (`training.wrappers.choose_kernels`: 10-bit mantissa inputs to matmuls
 and convolutions), process-wide; left on, the classifier's convolutions and the k-NN distances
 (`torch.cdist` multiplies matrices) would give GPU FID, precision and recall other than the CPU
 numbers. Scoring runs inside `full_fp32`, which restores the caller's flags after.

@@ -11,7 +11,8 @@
     state.py      what a checkpoint holds, resume, NaN rollback, best.pt, per-rank random streams
     monitor.py    budgets and the clock, step statistics, health warnings
     reporting.py  stats, pictures, TensorBoard, and the scores of snapshots
-    parallel.py   one process or many (torchrun), and the wrappers the phases call (DDP, bf16, compile)
+    parallel.py   one process or many (torchrun): the process group and its collectives
+    wrappers.py   how G and D run on their device: DDP, bf16 autocast, torch.compile, and their checks
 """
 
 from .api import resume, train

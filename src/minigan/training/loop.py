@@ -28,7 +28,7 @@ from ..run import checkpoint
 from ..run.resume import check_resumable
 from ..runtime import resolve_device
 from ..sampling import TrainedGenerator, save_generator
-from . import monitor, parallel, state
+from . import monitor, parallel, state, wrappers
 from .augment import Augmenter
 from .balance import BalanceRule, measure_error
 from .ema import GeneratorEMA, noise_batches
@@ -79,7 +79,7 @@ class Trainer:
                                       betas=state.d_betas(config), eps=config.adam_eps, fused=True)
         state.seed_rank_streams(config.seed)  # same weights everywhere, then each rank's own dropout
         # What the phases call (DDP over the ranks, compiled, autocast); the plain modules for all else.
-        self.G_train, self.D_train, self.D_frozen = parallel.wrap(self.G, self.D, config, self.device)
+        self.G_train, self.D_train, self.D_frozen = wrappers.wrap(self.G, self.D, config, self.device)
         d_loss = D_LOSSES[config.d_loss]
         self.augmenter = Augmenter(config)
         self.balance = BalanceRule(config, d_loss)
