@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")),
+         REPO / "src" / "minigan" / "serve" / "README.md"]  # the playground's own page
 SHELLS = ("bash", "sh", "console")
 _SKIP = re.compile(r"<!--\s*docs-test:\s*skip\s*\((.+)\)\s*-->")
 _FENCE = re.compile(r"^```(\w*)\s*$")
@@ -116,13 +117,16 @@ def _budget(argv: list[str]) -> list[str]:
 
 
 def _counts(argv: list[str]) -> list[str]:
-    """--num N and --eval-num N at most 200; --eval-every N becomes 10; `eval` scores 200 samples."""
-    for flag, cap in (("--num", 200), ("--eval-num", 200), ("--eval-every", 10)):
+    """--num N and --eval-num N at most 200; --eval-every N becomes 10; `eval` scores 200 samples;
+    a load test sends 12 requests."""
+    for flag, cap in (("--num", 200), ("--eval-num", 200), ("--eval-every", 10), ("--requests", 12)):
         if flag in argv:
             i = argv.index(flag)
             argv = _set(argv, flag, str(min(int(argv[i + 1]), cap)))
     if argv[:2] == ["minigan", "eval"] and "--num" not in argv:
         argv = [*argv, "--num", "200"]
+    if "benchmarks/serve_load.py" in argv and "--requests" not in argv:
+        argv = [*argv, "--requests", "12"]
     return argv
 
 
