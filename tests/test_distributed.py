@@ -529,6 +529,19 @@ def test_bf16_trains_on_a_cpu_with_native_bf16(mnist_dir, tmp_path, monkeypatch)
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in trainer.G.parameters())
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_takes_bf16_where_the_cpu_has_it_and_records_the_choice(native, mnist_dir, tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setattr(wrappers, "native_cpu_bf16", lambda: native)
+    config = get_config("minimal", data_dir=str(mnist_dir), device="cpu", precision="auto", steps=1,
+                        checkpoint_every=1, sample_every=1, grid_size=2, tensorboard=False)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    assert trainer.config.precision == ("bf16" if native else "fp32")
+    assert isinstance(trainer.G_train, wrappers.Autocast) == native
+    trainer.fit()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == trainer.config.precision
+
+
 def test_the_cuda_switches_build_the_same_networks_on_cpu():
     """bf16 autocast and torch.compile take the CUDA path's code here (device type aside)."""
     config = get_config("fast-cond", clusters=0)

@@ -33,7 +33,7 @@ ProgressNoise = Literal["fixed", "fresh"]
 ProgressMode = Literal["eval", "train"]
 AugmentOp = Literal["translation", "cutout", "brightness", "contrast"]
 OnNan = Literal["abort", "rollback"]
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["fp32", "bf16", "auto"]
 LrDecay = Literal["none", "linear", "cosine"]
 ClusterWithin = Literal["images", "classes", "auto"]
 

@@ -142,9 +142,9 @@ class TrainConfig:
     seed: int = 0  # seed of weights, noise, data order and the fixed progress noise
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     threads: int = 0  # torch intra-op threads (0 = PyTorch's default); use 1 when runs share a machine
-    # --precision and --compile, the GPU path: both refused on CPU, where neither pays
+    # --compile is refused on CPU, where it does not pay, and bf16 on a CPU that emulates it
     # (benchmarks/README.md); TF32 is on for CUDA anyway.
-    precision: Precision = "fp32"  # fp32, or bf16: G's and D's forward passes under bfloat16 autocast (CUDA)
+    precision: Precision = "fp32"  # fp32, bf16 (autocast forwards: CUDA, AMX CPUs), auto (bf16 where native)
     compile: bool = False  # torch.compile G and D (CUDA; the first steps compile, for tens of seconds)
     deterministic: bool = False  # cuDNN's deterministic kernels (CUDA): bit-exact resumes, slower steps
     log_every: int = 100  # steps between stats records (the only host syncs of the loop)

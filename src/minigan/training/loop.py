@@ -50,6 +50,7 @@ class Trainer:
                  force: bool = False, progress: bool = True) -> None:
         check_honoured(config)
         self.device = parallel.setup(resolve_device(config.device))  # torchrun: join, cuda:LOCAL_RANK
+        config = wrappers.resolve_precision(config, self.device)
         parallel.check_job(config)
         self.run = state.run_folder(out)  # rank 0's folder; ranks > 0 only read it
         if resume:

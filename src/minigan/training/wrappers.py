@@ -4,6 +4,7 @@ autocast around them)."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 
@@ -25,6 +26,15 @@ def native_cpu_bf16() -> bool:
     """Whether this CPU computes bfloat16 itself (AVX512-BF16 or AMX), where oneDNN runs bf16
     convolutions and matmuls natively; elsewhere they are emulated."""
     return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def resolve_precision(config: TrainConfig, device: torch.device) -> TrainConfig:
+    """`auto` made concrete for this device, as the run's config.json records it: bf16 where the
+    device computes it natively (a CUDA GPU with bf16, a CPU with AMX or AVX512-BF16), else fp32."""
+    if config.precision != "auto":
+        return config
+    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else native_cpu_bf16()
+    return dataclasses.replace(config, precision="bf16" if native else "fp32")
 
 
 def check(config: TrainConfig, device: torch.device) -> None:
