@@ -1,6 +1,9 @@
 """Golden outputs: every preset (default and --literal) trained 50 seeded steps on CPU, its G and D
 weights reduced to a fingerprint per tensor.
 
+Every case trains in fp32 (`--precision auto` would take bf16 on a CPU with AMX, and bf16 kernels
+differ between CPUs): the goldens hold a recipe's math, not the arithmetic a machine picks for it.
+
 A fingerprint is (sum, sum of squares, a dot product with a fixed random vector, size) in float64: any
 change of the math moves the dot product far beyond the kernels' rounding, and the file stays a few
 kilobytes. `python tests/golden_steps.py --record` rewrites tests/goldens/presets.json; a recipe
@@ -47,8 +50,8 @@ def train_case(preset: str, literal: bool, data_dir: Path) -> dict[str, dict[str
 
     with tempfile.TemporaryDirectory() as tmp:
         train(preset, Path(tmp) / "run", literal=literal, progress=False, steps=STEPS, seed=0, threads=1,
-              device="cpu", data_dir=str(data_dir), checkpoint_every=10_000, sample_every=10_000,
-              eval_every=0)
+              device="cpu", precision="fp32", data_dir=str(data_dir), checkpoint_every=10_000,
+              sample_every=10_000, eval_every=0)
         state, _ = checkpoint.load_latest(Path(tmp) / "run" / "checkpoints", torch.device("cpu"))
     return {"G": fingerprint(state["G"]), "D": fingerprint(state["D"])}
 
