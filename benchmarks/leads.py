@@ -111,9 +111,11 @@ def lead_bf16(args) -> list[dict]:
 
         return autocast_step
 
-    bf16 = ("--precision bf16", ({"precision": "bf16"}, None)) if wrappers.native_cpu_bf16() else (
-        "autocast bf16 (emulated)", ({}, emulated))
-    variants = {"fp32 (preset)": ({}, None), bf16[0]: bf16[1]}
+    variants = {"fp32 (preset)": ({}, None)}
+    if wrappers.native_cpu_bf16():
+        variants["--precision bf16"] = ({"precision": "bf16"}, None)
+    else:
+        variants["autocast bf16 (emulated)"] = ({}, emulated)
     return [r for p in ("mlp4", "dcgan", "fast") for r in ab("bf16", p, args, variants)]
 
 
