@@ -17,7 +17,7 @@ _POSITIVE = ("z_dim", "batch_size", "d_steps", "lr_g", "lr_d", "log_every", "che
              "ada_kimg", "g_steps", "adam_eps", "bn_eps", "balance_every")
 _NON_NEGATIVE = ("leaky_slope", "sample_every", "eval_every", "threads", "seed", "pad", "g_ema_kimg",
                  "g_ema_rampup", "r1_gamma", "r2_gamma", "gp_lambda", "mbstd_group", "train_holdout",
-                 "fixed_noise", "progress_batch", "clusters")
+                 "fixed_noise", "progress_batch", "clusters", "aux_class_weight")
 _BUDGETS = ("steps", "epochs", "time_budget")
 _CROSS_ENTROPY = ("bce", "cgan_clipped", "prob")  # the D losses whose error the balance rule reads
 
@@ -119,6 +119,9 @@ def _check_stabilisers(config: SimpleNamespace) -> None:
         raise ConfigError("--d-loss wgan needs a Lipschitz critic: add --gp-lambda 10 or --spectral-norm-d")
     if (config.d_loss == "wgan") != (config.g_loss == "wgan"):
         raise ConfigError("--d-loss wgan and --g-loss wgan go together: set both or neither")
+    if config.aux_class_weight and not config.conditional:
+        raise ConfigError("--aux-class-weight trains D to classify the labels: it needs --conditional (e.g. "
+                          "--preset fast-cond), or drop it")
     if config.mbstd_group == 1 or (config.mbstd_group and config.batch_size % config.mbstd_group):
         raise ConfigError(f"mbstd_group must be >= 2 and divide batch_size {config.batch_size} (groups never "
                           f"mix real and fake), got {config.mbstd_group}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import TrainConfig
 from .layers_extra import ScaledSigmoidClip
 from .stabilisers import MinibatchStdDev
 
@@ -72,10 +73,12 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """image (B, 1, S, S) [+ label (B, C)] -> logit (B,). `body` maps images to flat features.
 
-    Every architecture calls `add_label_projection` (on unless config.label_projection is off): the
-    projection discriminator's term <embed(label), features> (Miyato & Koyama 2018). Without it a
-    head that is a single linear layer cannot relate the label to the image at all (the label only
-    adds a per-class bias), and a deeper head learns the relation slowly.
+    Every architecture calls `add_label_heads`. The projection discriminator's term <embed(label),
+    features> (Miyato & Koyama 2018; on unless config.label_projection is off): without it a head
+    that is a single linear layer cannot relate the label to the image at all (the label only adds a
+    per-class bias), and a deeper head learns the relation slowly. With config.aux_class_weight, a
+    class head on the same features (AC-GAN, Odena et al. 2017): `forward(..., classify=True)` also
+    returns its logits over the data's classes (not the clusters within them).
     """
 
     def __init__(self, num_classes: int = 0) -> None:
@@ -84,17 +87,23 @@ class Discriminator(nn.Module):
         self.body: nn.Module = nn.Flatten()
         self.head: nn.Module = nn.Identity()
         self.projection: nn.Module | None = None
+        self.classifier: nn.Module | None = None
 
     @staticmethod
     def stddev_layer(group_size: int) -> list[nn.Module]:
         """[MinibatchStdDev] when group_size > 0 (it adds one feature map / feature), else []."""
         return [MinibatchStdDev(group_size)] if group_size else []
 
-    def add_label_projection(self, feature_dim: int, enabled: bool = True) -> None:
-        if self.num_classes and enabled:
+    def add_label_heads(self, feature_dim: int, config: TrainConfig) -> None:
+        if not self.num_classes:
+            return
+        if config.label_projection:
             self.projection = nn.Linear(self.num_classes, feature_dim, bias=False)
+        if config.aux_class_weight:
+            self.classifier = nn.Linear(feature_dim, config.num_classes)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                classify: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         features = self.body(x)
         if not self.num_classes:
             return self.head(features).squeeze(1)
@@ -102,7 +111,7 @@ class Discriminator(nn.Module):
         logits = self.head(torch.cat([features, labels], dim=1)).squeeze(1)
         if self.projection is not None:
             logits = logits + (self.projection(labels) * features).sum(dim=1)
-        return logits
+        return (logits, self.classifier(features)) if classify else logits
 
 
 def activation(name: str, leaky_slope: float) -> nn.Module:
@@ -113,6 +122,11 @@ def output_activation(name: str) -> nn.Module:
     if name == "sigmoid_clip":  # the cgan write-up's clip(sigmoid(x) * 1.2 - 0.1, 0, 1)
         return ScaledSigmoidClip(1.2, -0.1, 0.0, 1.0)
     return nn.Tanh() if name == "tanh" else nn.Sigmoid()
+
+
+def class_ids(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(B, classes [* clusters]) label vectors -> (B,) the class each one weighs most."""
+    return labels.view(len(labels), num_classes, -1).sum(2).argmax(1)
 
 
 def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:

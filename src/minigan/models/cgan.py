@@ -46,7 +46,7 @@ class CGANDiscriminator(Discriminator):
             Dropout(config.d_dropout),
             nn.Linear(1024, 1),
         )
-        self.add_label_projection(features, config.label_projection)
+        self.add_label_heads(features, config)
 
 
 class CGANLiteralGenerator(Generator):

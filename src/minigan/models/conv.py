@@ -59,4 +59,4 @@ class ConvDiscriminator(Discriminator):
         )
         features = (config.d_hidden[-1] + bool(config.mbstd_group)) * s4 * s4
         self.head = nn.Linear(features + classes, 1)
-        self.add_label_projection(features, config.label_projection)
+        self.add_label_heads(features, config)

@@ -48,4 +48,4 @@ class DCGANDiscriminator(Discriminator):
         )
         features = (64 + bool(config.mbstd_group)) * s4 * s4
         self.head = nn.Linear(features + classes, 1)
-        self.add_label_projection(features, config.label_projection)
+        self.add_label_heads(features, config)

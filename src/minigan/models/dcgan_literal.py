@@ -71,4 +71,4 @@ class DCGANLiteralDiscriminator(Discriminator):
             FlattenChannelsLast(),  # (B, 4096)
         )
         self.head = nn.Linear(64 * 8 * 8 + classes, 1)
-        self.add_label_projection(64 * 8 * 8, config.label_projection)
+        self.add_label_heads(64 * 8 * 8, config)

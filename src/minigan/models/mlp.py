@@ -42,4 +42,4 @@ class MLPDiscriminator(Discriminator):
             *self.stddev_layer(config.mbstd_group),  # (B, width [+1])
             nn.Linear(widths[-1] + bool(config.mbstd_group), 1),
         )
-        self.add_label_projection(config.image_size**2, config.label_projection)
+        self.add_label_heads(config.image_size**2, config)

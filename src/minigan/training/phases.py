@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 
 from ..config import TrainConfig
+from ..models.base import class_ids
 from . import parallel
 from .augment import Augmenter
 from .ema import GeneratorEMA
@@ -78,6 +79,24 @@ class GANLoss:
         self.d_loss, self.g_loss = d_loss, g_loss
         self.reg = LazyRegulariser(config.r1_gamma, config.r2_gamma, config.reg_interval)
 
+    def _judge(self, D: Callable, images: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """D's logits, and with --aux-class-weight its class logits from the same forward."""
+        if not self.config.aux_class_weight:
+            return D(images, labels), None
+        return D(images, labels, classify=True)
+
+    def _class_loss(self, class_logits: Tensor | None, labels: Tensor | None, fakes: bool = False
+                    ) -> Tensor | float:
+        """AC-GAN's term, weighted: the cross-entropy of D's class logits against the classes of
+        `labels`, on the first rows (the reals: D learns to classify only real images) or the last
+        (`fakes`: G's term); 0 when it is off."""
+        if class_logits is None:
+            return 0.0
+        n = len(labels)
+        rows = class_logits[-n:] if fakes else class_logits[:n]
+        classes = class_ids(labels, self.config.num_classes)
+        return self.config.aux_class_weight * torch.nn.functional.cross_entropy(rows, classes)
+
     def _gp(self, real: Tensor, fakes: Fakes, y: Tensor | None) -> Tensor | None:
         if not self.config.gp_lambda:
             return None
@@ -90,13 +109,13 @@ class GANLoss:
         with torch.set_grad_enabled(train):
             pair = torch.cat([real, fakes.images.detach()])
             labels = None if y is None else torch.cat([y, fakes.labels])
-            logits = self.nets.D_train(self.augmenter.shown(pair), labels)
+            logits, class_logits = self._judge(self.nets.D_train, self.augmenter.shown(pair), labels)
             out = Outcome(logits[:B], logits[B:], None)
             out.loss_d = self.d_loss.loss(out.real_logits, out.fake_logits)  # logged without penalties
             if train:
                 out.penalty = self._gp(real, fakes, y)
         if train:
-            total = scaled(self.config, out.loss_d, B)
+            total = scaled(self.config, out.loss_d + self._class_loss(class_logits, y), B)
             (total if out.penalty is None else total + out.penalty).backward()
         return out
 
@@ -112,8 +131,11 @@ class GANLoss:
         """(2) G through a frozen D: no weight gradients for D."""
         D = self.nets.D
         D.requires_grad_(False)
-        loss = self.g_loss(self.nets.D_frozen(self.augmenter.shown(fakes.images), fakes.labels))
-        scaled(self.config, loss, len(fakes.images)).backward()
+        shown = self.augmenter.shown(fakes.images)
+        logits, class_logits = self._judge(self.nets.D_frozen, shown, fakes.labels)
+        loss = self.g_loss(logits)
+        total = loss + self._class_loss(class_logits, fakes.labels, fakes=True)
+        scaled(self.config, total, len(shown)).backward()
         D.requires_grad_(True)
         return loss
 
@@ -121,14 +143,17 @@ class GANLoss:
         """Keras' train_step: one forward, both tapes; G's gradient through D's pre-update weights."""
         B, (G, D) = real.shape[0], (self.nets.G, self.nets.D)
         labels = None if y is None else torch.cat([y, fakes.labels])
-        logits = self.nets.D_train(self.augmenter.shown(torch.cat([real, fakes.images])), labels)
+        pair = self.augmenter.shown(torch.cat([real, fakes.images]))
+        logits, class_logits = self._judge(self.nets.D_train, pair, labels)
         out = Outcome(logits[:B], logits[B:], None)
         out.loss_d = self.d_loss.loss(out.real_logits, out.fake_logits)
         out.loss_g = self.g_loss(out.fake_logits)
         out.penalty = self._gp(real, fakes, y)
-        loss_d = scaled(self.config, out.loss_d, B) + (0 if out.penalty is None else out.penalty)
+        loss_d = scaled(self.config, out.loss_d + self._class_loss(class_logits, y), B)
+        loss_d = loss_d + (0 if out.penalty is None else out.penalty)
+        loss_g = out.loss_g + self._class_loss(class_logits, fakes.labels, fakes=True)
         g_params, d_params = list(G.parameters()), list(D.parameters())
-        g_grads = torch.autograd.grad(scaled(self.config, out.loss_g, B), g_params, retain_graph=True)
+        g_grads = torch.autograd.grad(scaled(self.config, loss_g, B), g_params, retain_graph=True)
         d_grads = torch.autograd.grad(loss_d, d_params)
         for params, grads in ((g_params, g_grads), (d_params, d_grads)):
             for p, g in zip(params, grads, strict=True):

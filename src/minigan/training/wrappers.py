@@ -74,10 +74,10 @@ class Autocast(nn.Module):
         super().__init__()
         self.inner, self.device_type, self.dtype = inner, device_type, dtype
 
-    def forward(self, *args):
+    def forward(self, *args, **kwargs):
         with torch.autocast(self.device_type, dtype=self.dtype):
-            out = self.inner(*args)
-        return out.float()
+            out = self.inner(*args, **kwargs)
+        return out.float() if isinstance(out, torch.Tensor) else tuple(part.float() for part in out)
 
 
 def ddp(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
