@@ -175,6 +175,19 @@ def test_summed_losses_give_the_one_process_gradient_on_two_processes(tmp_path, 
 
 
 @pytest.mark.slow
+def test_the_class_head_on_two_processes_ends_where_one_process_ends(tmp_path, mnist_dir, in_process):
+    """The class head's parameters take gradients only through D's main phase (DDP averages them);
+    each rank's cross-entropy is a mean over its half batch, as the GAN loss is."""
+    head = ["--conditional", "--aux-class-weight", "1", "--steps", "8"]
+    one = tmp_path / "one"
+    in_process("train", *MINIMAL, *head, "--out", str(one))
+    _torchrun(mnist_dir, 2, "-m", "minigan", "train", *MINIMAL, *head, "--out", str(tmp_path / "two"))
+    one_state, two_state = _state(one, 8), _state(tmp_path / "two", 8)
+    assert "classifier.weight" in one_state["D"]
+    _assert_same_training(one_state, two_state, tol=1e-5)
+
+
+@pytest.mark.slow
 def test_a_short_last_batch_is_split_over_two_processes(tmp_path, mnist_dir):
     """mlp4 keeps an epoch's short last batch; 96 images at batch 64 end each epoch on 32, which
     once left rank 1 no rows: the mean of nothing is NaN, and the run died as 'diverged'."""
