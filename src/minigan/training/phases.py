@@ -1,8 +1,10 @@
 """One training iteration as phases, the way stylegan2-ada-pytorch's loop runs its loss:
 
     Dmain  (1) D: maximise log D(x) + log(1 - D(G(z)))  [+ the WGAN-GP penalty at interpolates]
+                  [+ the class head's cross-entropy on the reals (--aux-class-weight)]
     Dreg   D's lazy R1/R2 penalty, every `reg_interval` D steps, scaled by the interval
     Gmain  (2) G: maximise log D(G(z)) (or the configured G loss), D frozen
+                  [+ the class head's cross-entropy on the fakes against their labels]
     Dboth  the dcgan write-up's Keras train_step: one forward, G's and D's gradients from it
 
 `schedule(config)` lists one iteration's phases: k x (Dmain, Dreg), then Gmain (G first for the
