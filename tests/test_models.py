@@ -18,7 +18,8 @@ def test_shapes_and_output_range(preset, conditional):
         pytest.skip("cgan is conditional by design")
     # mlp4's short last batch (the write-up's order) cannot carry labels: conditional runs shuffle
     order = "shuffle" if conditional and PRESETS[preset].config.batch_order == "shuffle_keep_last" else None
-    config = get_config(preset, conditional=conditional, batch_order=order)
+    head = None if conditional else 0.0  # fast-cond's class head needs the labels it is built without
+    config = get_config(preset, conditional=conditional, batch_order=order, aux_class_weight=head)
     G, D = build_generator(config).eval(), build_discriminator(config).eval()
     z = torch.randn(5, config.z_dim)
     y = one_hot(torch.arange(5), config.num_classes) if conditional else None

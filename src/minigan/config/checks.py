@@ -120,8 +120,8 @@ def _check_stabilisers(config: SimpleNamespace) -> None:
     if (config.d_loss == "wgan") != (config.g_loss == "wgan"):
         raise ConfigError("--d-loss wgan and --g-loss wgan go together: set both or neither")
     if config.aux_class_weight and not config.conditional:
-        raise ConfigError("--aux-class-weight trains D to classify the labels: it needs --conditional (e.g. "
-                          "--preset fast-cond), or drop it")
+        raise ConfigError(f"--aux-class-weight {config.aux_class_weight} trains D to classify the labels: "
+                          "it needs --conditional; without labels set it to 0 (or use --preset fast)")
     if config.mbstd_group == 1 or (config.mbstd_group and config.batch_size % config.mbstd_group):
         raise ConfigError(f"mbstd_group must be >= 2 and divide batch_size {config.batch_size} (groups never "
                           f"mix real and fake), got {config.mbstd_group}")
