@@ -56,7 +56,7 @@ class Generator(nn.Module):
 
     def class_labels(self, labels: torch.Tensor) -> torch.Tensor:
         """(B, groups * K) cluster vectors -> (B, groups) class vectors."""
-        return labels.view(len(labels), *self.cluster_cdf.shape).sum(2)
+        return class_vectors(labels, self.cluster_cdf.shape[0])
 
     @property
     def input_dim(self) -> int:
@@ -124,9 +124,14 @@ def output_activation(name: str) -> nn.Module:
     return nn.Tanh() if name == "tanh" else nn.Sigmoid()
 
 
+def class_vectors(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(B, classes [* clusters]) label vectors -> (B, classes): each class's block summed."""
+    return labels.view(len(labels), num_classes, -1).sum(2)
+
+
 def class_ids(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """(B, classes [* clusters]) label vectors -> (B,) the class each one weighs most."""
-    return labels.view(len(labels), num_classes, -1).sum(2).argmax(1)
+    return class_vectors(labels, num_classes).argmax(1)
 
 
 def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
