@@ -17,7 +17,7 @@ _POSITIVE = ("z_dim", "batch_size", "d_steps", "lr_g", "lr_d", "log_every", "che
              "ada_kimg", "g_steps", "adam_eps", "bn_eps", "balance_every")
 _NON_NEGATIVE = ("leaky_slope", "sample_every", "eval_every", "threads", "seed", "pad", "g_ema_kimg",
                  "g_ema_rampup", "r1_gamma", "r2_gamma", "gp_lambda", "mbstd_group", "train_holdout",
-                 "fixed_noise", "progress_batch", "clusters", "aux_class_weight")
+                 "fixed_noise", "progress_batch", "clusters", "aux_class_weight", "cr_weight")
 _BUDGETS = ("steps", "epochs", "time_budget")
 _CROSS_ENTROPY = ("bce", "cgan_clipped", "prob")  # the D losses whose error the balance rule reads
 

@@ -120,6 +120,7 @@ class TrainConfig:
     ada_kimg: float = 100.0  # thousands of images over which ADA can move the probability from 0 to 1
     mbstd_group: int = 0  # minibatch standard deviation layer in D over groups of this many; 0 = off
     aux_class_weight: float = 0.0  # D learns to classify reals, G to pass as its label (AC-GAN); 0 = off
+    cr_weight: float = 0.0  # bCR: D judges translated copies of reals and fakes as it judges them; 0 = off
 
     # Adaptive balance: pause whichever side is winning (running D error outside [low, high]).
     balance: bool = False  # pause D when it is winning, G when it is losing (the cgan recipe's rule)

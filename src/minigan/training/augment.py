@@ -230,6 +230,8 @@ class Augmenter:
             step = AdaptiveAugmentP.step_for(config.batch_size, ramp_images=round(config.ada_kimg * 1000))
             self.ada = AdaptiveAugmentP(config.ada_target, step=step, p=config.augment_p,
                                         center=0.5 if config.d_loss == "lsgan" else 0.0)
+        self.consistency = (DiffAugment.from_policy("translation", config.pixel_range)
+                            if config.cr_weight else None)
 
     @property
     def p(self) -> float:
@@ -238,6 +240,11 @@ class Augmenter:
     def shown(self, x: Tensor) -> Tensor:
         """What D sees of a batch of images: T(x) with augmentation on, else x."""
         return x if self.augment is None else self.augment(x, self.p, self.rng)
+
+    def moved(self, x: Tensor) -> Tensor:
+        """bCR's T(x): every image translated by up to 1/8 of its side (the consistency
+        regulariser's own transform, on top of what `shown` did), from the same checkpointed stream."""
+        return self.consistency(x, 1.0, self.rng)
 
     def judged_by(self, D: Critic) -> Critic:
         """D composed with the augmentation: what the penalties differentiate."""

@@ -2,6 +2,7 @@
 
     Dmain  (1) D: maximise log D(x) + log(1 - D(G(z)))  [+ the WGAN-GP penalty at interpolates]
                   [+ the class head's cross-entropy on the reals (--aux-class-weight)]
+                  [+ bCR: D's logits on translated copies held to its logits (--cr-weight)]
     Dreg   D's lazy R1/R2 penalty, every `reg_interval` D steps, scaled by the interval
     Gmain  (2) G: maximise log D(G(z)) (or the configured G loss), D frozen
                   [+ the class head's cross-entropy on the fakes against their labels]
@@ -9,7 +10,7 @@
 
 `schedule(config)` lists one iteration's phases: k x (Dmain, Dreg), then Gmain (G first for the
 write-ups that step G first), or (Dboth, Dreg) for simultaneous updates. Every stabiliser belongs to
-a phase (augmentation to everything D judges, GP to Dmain and Dboth, R1/R2 to Dreg), so no scheme
+a phase (augmentation to everything D judges, GP and bCR to Dmain and Dboth, R1/R2 to Dreg), so no scheme
 can skip one. Which reals and fakes each phase takes is fidelity.py's `Feed`; the balance rule
 pauses a side; the loop never knows which loss it runs.
 """
@@ -99,6 +100,23 @@ class GANLoss:
         classes = class_ids(labels, self.config.num_classes)
         return self.config.aux_class_weight * torch.nn.functional.cross_entropy(rows, classes)
 
+    def _judge_pair(self, pair: Tensor, labels: Tensor | None, consistency: bool = True
+                    ) -> tuple[Tensor, Tensor | None, Tensor | float]:
+        """D's logits and class logits on [reals; fakes], and bCR's term (Zhao et al. 2021): with
+        --cr-weight w, D also judges a translated copy of each image in the same call, and
+        w x (mean squared gap on the reals + on the fakes) pulls its logits on the copies to its
+        logits on the originals, through both. 0 when it is off (or not `consistency`)."""
+        shown = self.augmenter.shown(pair)
+        if not (self.config.cr_weight and consistency):
+            return (*self._judge(self.nets.D_train, shown, labels), 0.0)
+        n = len(shown)
+        labels = None if labels is None else torch.cat([labels, labels])
+        logits, class_logits = self._judge(self.nets.D_train, torch.cat([shown, self.augmenter.moved(shown)]),
+                                           labels)
+        gap = (logits[n:] - logits[:n]).float().square()
+        term = self.config.cr_weight * (gap[:n // 2].mean() + gap[n // 2:].mean())
+        return logits[:n], None if class_logits is None else class_logits[:n], term
+
     def _gp(self, real: Tensor, fakes: Fakes, y: Tensor | None) -> Tensor | None:
         if not self.config.gp_lambda:
             return None
@@ -111,13 +129,13 @@ class GANLoss:
         with torch.set_grad_enabled(train):
             pair = torch.cat([real, fakes.images.detach()])
             labels = None if y is None else torch.cat([y, fakes.labels])
-            logits, class_logits = self._judge(self.nets.D_train, self.augmenter.shown(pair), labels)
+            logits, class_logits, consistency = self._judge_pair(pair, labels, consistency=train)
             out = Outcome(logits[:B], logits[B:], None)
             out.loss_d = self.d_loss.loss(out.real_logits, out.fake_logits)  # logged without penalties
             if train:
                 out.penalty = self._gp(real, fakes, y)
         if train:
-            total = scaled(self.config, out.loss_d + self._class_loss(class_logits, y), B)
+            total = scaled(self.config, out.loss_d + self._class_loss(class_logits, y) + consistency, B)
             (total if out.penalty is None else total + out.penalty).backward()
         return out
 
@@ -145,13 +163,12 @@ class GANLoss:
         """Keras' train_step: one forward, both tapes; G's gradient through D's pre-update weights."""
         B, (G, D) = real.shape[0], (self.nets.G, self.nets.D)
         labels = None if y is None else torch.cat([y, fakes.labels])
-        pair = self.augmenter.shown(torch.cat([real, fakes.images]))
-        logits, class_logits = self._judge(self.nets.D_train, pair, labels)
+        logits, class_logits, consistency = self._judge_pair(torch.cat([real, fakes.images]), labels)
         out = Outcome(logits[:B], logits[B:], None)
         out.loss_d = self.d_loss.loss(out.real_logits, out.fake_logits)
         out.loss_g = self.g_loss(out.fake_logits)
         out.penalty = self._gp(real, fakes, y)
-        loss_d = scaled(self.config, out.loss_d + self._class_loss(class_logits, y), B)
+        loss_d = scaled(self.config, out.loss_d + self._class_loss(class_logits, y) + consistency, B)
         loss_d = loss_d + (0 if out.penalty is None else out.penalty)
         loss_g = out.loss_g + self._class_loss(class_logits, fakes.labels, fakes=True)
         g_params, d_params = list(G.parameters()), list(D.parameters())
