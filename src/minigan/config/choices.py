@@ -10,7 +10,7 @@ from ..errors import ConfigError
 
 Dataset = Literal["mnist", "fashion", "kmnist", "emnist-letters", "emnist-balanced", "emnist-digits",
                   "qmnist", "idx"]
-Arch = Literal["mlp", "dcgan", "cgan", "conv", "dcgan_literal", "cgan_literal"]
+Arch = Literal["mlp", "dcgan", "cgan", "conv", "resnet", "dcgan_literal", "cgan_literal"]
 ZPrior = Literal["normal", "uniform"]
 Activation = Literal["relu", "leaky_relu"]
 OutputActivation = Literal["sigmoid", "tanh", "sigmoid_clip"]

@@ -64,8 +64,8 @@ class TrainConfig:
     arch: Arch = "mlp"  # network family; `minigan presets` shows which fields each one honours
     z_dim: int = 100  # size of G's noise vector
     z_prior: ZPrior = "normal"  # noise distribution: N(0,1) or U(-1,1)
-    g_hidden: tuple[int, ...] = (256,)  # G's hidden widths, input to output (conv: channels at S/4, S/2)
-    d_hidden: tuple[int, ...] = (256,)  # D's hidden widths, input to output (conv: channels at S/2, S/4)
+    g_hidden: tuple[int, ...] = (256,)  # G's widths, input to output (conv: S/4, S/2; resnet: stages to S)
+    d_hidden: tuple[int, ...] = (256,)  # D's widths, input to output (conv: S/2, S/4; resnet: stages from S)
     g_activation: Activation = "relu"  # G's hidden activation
     d_activation: Activation = "relu"  # D's hidden activation
     leaky_slope: float = 0.2  # negative slope of every LeakyReLU

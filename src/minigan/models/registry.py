@@ -25,11 +25,14 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .dcgan_literal import DCGANLiteralDiscriminator, DCGANLiteralGenerator
 from .init import apply_init, set_batchnorm
 from .mlp import MLPDiscriminator, MLPGenerator
+from .resnet import ResNetDiscriminator, ResNetGenerator, first_side
 from .stabilisers import apply_spectral_norm
 
 # Fields that shape the networks; each architecture declares the ones it reads.
 NETWORK_FIELDS = ("g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope", "g_dropout",
                   "d_dropout", "g_batchnorm")
+# Switches whose default is "none": asking for none is what an architecture without them does.
+SWITCH_OFF = {"g_dropout": "--g-dropout 0", "d_dropout": "--d-dropout 0", "g_batchnorm": "--no-g-batchnorm"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ ARCHITECTURES: dict[str, Architecture] = {
                          frozenset({"g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope",
                                     "d_dropout", "g_batchnorm"}),
                          lambda s: s % 4 == 0, "a multiple of 4", channels_last=True),
+    "resnet": Architecture(ResNetGenerator, ResNetDiscriminator,
+                           frozenset({"g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope"}),
+                           lambda s: True, "any size its stages halve evenly", channels_last=True),
     # The write-ups' networks layer by layer (--literal): Keras' dcgan, the cgan notebook's G.
     "dcgan_literal": Architecture(DCGANLiteralGenerator, DCGANLiteralDiscriminator,
                                   frozenset({"leaky_slope", "g_dropout", "d_dropout"}), lambda s: s == 32,
@@ -71,16 +77,20 @@ def honouring(name: str) -> list[str]:
 
 
 def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainConfig:
-    """Refuse network fields the architecture would ignore: set explicitly, or off their default."""
+    """Refuse network fields the architecture would ignore: set explicitly, or off their default. A
+    switch turned off (no dropout, no batchnorm) asks for what such an architecture does anyway."""
     spec = ARCHITECTURES[config.arch]
     explicit = set(explicit)
     for name in NETWORK_FIELDS:
         if name in spec.honours:
             continue
-        if name in explicit or getattr(config, name) != getattr(_DEFAULTS, name):
-            others = ", ".join(honouring(name)) or "none"
-            raise ConfigError(f"{flag(name)} does nothing for arch={config.arch}; it is honoured by "
-                              f"arch={others}: drop it or pick one of those")
+        at_default = getattr(config, name) == getattr(_DEFAULTS, name)
+        if (name in SWITCH_OFF and at_default) or (name not in explicit and at_default):
+            continue
+        others = ", ".join(honouring(name)) or "none"
+        fix = "drop it" if name in explicit or name not in SWITCH_OFF else f"add {SWITCH_OFF[name]}"
+        raise ConfigError(f"{flag(name)} does nothing for arch={config.arch}; it is honoured by "
+                          f"arch={others}: {fix} or pick one of those")
     uses_leaky = ("leaky_relu" in (config.g_activation, config.d_activation)
                   or config.arch in ("dcgan", "dcgan_literal"))
     if ("leaky_slope" in explicit or config.leaky_slope != _DEFAULTS.leaky_slope) and not uses_leaky:
@@ -89,6 +99,12 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
     if config.arch == "conv" and (len(config.g_hidden) != 2 or len(config.d_hidden) < 2):
         raise ConfigError("arch=conv takes --g-hidden C1,C2 (channels at S/4, S/2) and --d-hidden "
                           "C1,C2[,C3...] (channels at S/2, S/4, then 3x3 layers at S/4)")
+    for net, widths in (("g", config.g_hidden), ("d", config.d_hidden)):
+        if config.arch == "resnet" and first_side(config.image_size, len(widths)) << (len(widths) - 1) \
+                != config.image_size:
+            raise ConfigError(f"arch=resnet halves the side {len(widths) - 1} times for --{net}-hidden "
+                              f"{','.join(map(str, widths))}, and {config.image_size} does not halve evenly: "
+                              "give fewer widths or set --image-size/--pad to fit")
     if spec.conditional_only and not config.conditional:
         raise ConfigError(f"arch={config.arch} is conditional by design: keep conditional=true or pick "
                           "another arch")
