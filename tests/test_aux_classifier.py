@@ -63,12 +63,12 @@ def test_ds_class_term_is_its_cross_entropy_on_the_reals_alone(tmp_path, mnist_d
 def test_gs_loss_adds_the_weighted_cross_entropy_of_its_fakes(tmp_path, mnist_dir):
     with_term, without = _trainer(tmp_path, mnist_dir, 2.0), _trainer(tmp_path, mnist_dir, 0.0)
     without.G.load_state_dict(with_term.G.state_dict())
-    _, y, fakes = _inputs(with_term)
+    real, y, fakes = _inputs(with_term)
     images = with_term.G(fakes.z, fakes.labels)
     grads = []
     for trainer in (with_term, without):
         trainer.G.zero_grad(set_to_none=True)
-        trainer.loss.g_main(Fakes(fakes.z, fakes.labels, trainer.G(fakes.z, fakes.labels)))
+        trainer.loss.g_main(Fakes(fakes.z, fakes.labels, trainer.G(fakes.z, fakes.labels)), real, y)
         grads.append(torch.cat([p.grad.flatten() for p in trainer.G.parameters()]))
     D = with_term.D
     assert all(p.grad is None for p in D.parameters())  # G's phase leaves D's weights alone

@@ -112,13 +112,14 @@ def _check_stabilisers(config: SimpleNamespace) -> None:
                           "--augment translation,cutout")
     if not 0.0 <= config.ada_target < 1.0:
         raise ConfigError(f"ada_target must be in (0, 1) (0 = off), got {config.ada_target}")
-    if config.ada_target and config.d_loss == "wgan":
-        raise ConfigError("--ada-target reads D's outputs as real/fake verdicts, which a Wasserstein critic "
-                          "does not give: use a fixed --augment-p with --d-loss wgan")
+    if config.ada_target and config.d_loss in ("wgan", "relativistic"):
+        raise ConfigError(f"--ada-target reads D's outputs as real/fake verdicts, which --d-loss "
+                          f"{config.d_loss} does not give: use a fixed --augment-p with it")
     if config.d_loss == "wgan" and not (config.gp_lambda or config.spectral_norm_d):
         raise ConfigError("--d-loss wgan needs a Lipschitz critic: add --gp-lambda 10 or --spectral-norm-d")
-    if (config.d_loss == "wgan") != (config.g_loss == "wgan"):
-        raise ConfigError("--d-loss wgan and --g-loss wgan go together: set both or neither")
+    for paired in ("wgan", "relativistic"):
+        if (config.d_loss == paired) != (config.g_loss == paired):
+            raise ConfigError(f"--d-loss {paired} and --g-loss {paired} go together: set both or neither")
     if config.aux_class_weight and not config.conditional:
         raise ConfigError(f"--aux-class-weight {config.aux_class_weight} trains D to classify the labels: "
                           "it needs --conditional; without labels set it to 0 (or use --preset fast)")

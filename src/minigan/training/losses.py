@@ -78,6 +78,18 @@ def g_wasserstein(fake_logits: Tensor) -> Tensor:
     return -fake_logits.mean()
 
 
+def d_relativistic(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """RpGAN's D loss (Jolicoeur-Martineau 2019; Huang et al. 2024, R3GAN): each real is judged
+    against the fake in its row, softplus(D(G(z_i)) - D(x_i)), so only the gap has meaning."""
+    return F.softplus(fake_logits - real_logits).mean()
+
+
+def g_relativistic(fake_minus_real: Tensor) -> Tensor:
+    """RpGAN's G loss on the paired gaps D(G(z_i)) - D(x_i): softplus(-gap). G's phase judges a
+    real batch too (G_LOSSES_ON_GAPS)."""
+    return F.softplus(-fake_minus_real).mean()
+
+
 # ---------------------------------------------------------------------------- the write-ups' forms
 CGAN_CLIP = 1e-9
 
@@ -158,14 +170,18 @@ D_LOSSES: dict[DLoss, DLossSpec] = {
     "lsgan": DLossSpec(d_lsgan, lambda x: x.clamp(0.0, 1.0), None, False),
     # wgan: a critic's score has no scale at all; its sign is the nearest thing to a verdict.
     "wgan": DLossSpec(d_wasserstein, lambda x: (x > 0).float(), None, False),
+    # relativistic: only a real's logit minus its fake's counts; the sign is read as for wgan.
+    "relativistic": DLossSpec(d_relativistic, lambda x: (x > 0).float(), None, False),
     # the write-ups' probability forms (--literal): the same readings as bce
     "cgan_clipped": DLossSpec(cgan_d_loss, torch.sigmoid, _half_bce, True),
     "prob": DLossSpec(prob_d_loss, torch.sigmoid, _half_bce, True),
 }
 G_LOSSES: dict[GLoss, Callable[[Tensor], Tensor]] = {
     "nonsaturating": g_nonsaturating, "minimax": g_minimax, "hinge": g_hinge, "lsgan": g_lsgan,
-    "wgan": g_wasserstein, "cgan_clipped": cgan_g_loss, "prob": prob_g_loss,
+    "wgan": g_wasserstein, "relativistic": g_relativistic, "cgan_clipped": cgan_g_loss, "prob": prob_g_loss,
 }
+# G losses that read each fake's logit minus the logit of the real in its row, not the fake's alone.
+G_LOSSES_ON_GAPS: frozenset[GLoss] = frozenset({"relativistic"})
 
 
 # ----------------------------------------------------------------------------- D's regularisers

@@ -5,6 +5,7 @@
                   [+ bCR: D's logits on translated copies held to its logits (--cr-weight)]
     Dreg   D's lazy R1/R2 penalty, every `reg_interval` D steps, scaled by the interval
     Gmain  (2) G: maximise log D(G(z)) (or the configured G loss), D frozen
+                  [RpGAN: of D(G(z)) - D(x), D judging a real batch too, no gradient]
                   [+ the class head's cross-entropy on the fakes against their labels]
     Dboth  the dcgan write-up's Keras train_step: one forward, G's and D's gradients from it
 
@@ -29,7 +30,7 @@ from . import parallel
 from .augment import Augmenter
 from .ema import GeneratorEMA
 from .fidelity import Fakes, Feed, OptimiserStep, scaled
-from .losses import DLossSpec, LazyRegulariser, wgan_gp_penalty
+from .losses import G_LOSSES_ON_GAPS, DLossSpec, LazyRegulariser, wgan_gp_penalty
 
 Tensor = torch.Tensor
 PhaseName = Literal["Dmain", "Dreg", "Gmain", "Dboth"]
@@ -80,6 +81,7 @@ class GANLoss:
                  g_loss: Callable[[Tensor], Tensor], augmenter: Augmenter) -> None:
         self.config, self.nets, self.augmenter = config, nets, augmenter
         self.d_loss, self.g_loss = d_loss, g_loss
+        self.on_gaps = config.g_loss in G_LOSSES_ON_GAPS
         self.reg = LazyRegulariser(config.r1_gamma, config.r2_gamma, config.reg_interval)
 
     def _judge(self, D: Callable, images: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
@@ -117,6 +119,10 @@ class GANLoss:
         term = self.config.cr_weight * (gap[:n // 2].mean() + gap[n // 2:].mean())
         return logits[:n], None if class_logits is None else class_logits[:n], term
 
+    def g_objective(self, fake_logits: Tensor, real_logits: Tensor) -> Tensor:
+        """G's loss on D's logits: of the fakes' alone, or (RpGAN) of each fake's minus its row's real's."""
+        return self.g_loss(fake_logits - real_logits.detach() if self.on_gaps else fake_logits)
+
     def _gp(self, real: Tensor, fakes: Fakes, y: Tensor | None) -> Tensor | None:
         if not self.config.gp_lambda:
             return None
@@ -147,13 +153,18 @@ class GANLoss:
         parallel.average_gradients_(self.nets.D.parameters())
         return penalty / self.reg.interval  # logged per step, like the main phase's
 
-    def g_main(self, fakes: Fakes) -> Tensor:
-        """(2) G through a frozen D: no weight gradients for D."""
+    def g_main(self, fakes: Fakes, real: Tensor, y: Tensor | None) -> Tensor:
+        """(2) G through a frozen D: no weight gradients for D. The reals are judged only for a G
+        loss on gaps (RpGAN), without a graph."""
         D = self.nets.D
         D.requires_grad_(False)
         shown = self.augmenter.shown(fakes.images)
         logits, class_logits = self._judge(self.nets.D_frozen, shown, fakes.labels)
-        loss = self.g_loss(logits)
+        real_logits = logits
+        if self.on_gaps:
+            with torch.no_grad():
+                real_logits = self.nets.D_frozen(self.augmenter.shown(real), y)
+        loss = self.g_objective(logits, real_logits)
         total = loss + self._class_loss(class_logits, fakes.labels, fakes=True)
         scaled(self.config, total, len(shown)).backward()
         D.requires_grad_(True)
@@ -166,7 +177,7 @@ class GANLoss:
         logits, class_logits, consistency = self._judge_pair(torch.cat([real, fakes.images]), labels)
         out = Outcome(logits[:B], logits[B:], None)
         out.loss_d = self.d_loss.loss(out.real_logits, out.fake_logits)
-        out.loss_g = self.g_loss(out.fake_logits)
+        out.loss_g = self.g_objective(out.fake_logits, out.real_logits)
         out.penalty = self._gp(real, fakes, y)
         loss_d = scaled(self.config, out.loss_d + self._class_loss(class_logits, y) + consistency, B)
         loss_d = loss_d + (0 if out.penalty is None else out.penalty)
@@ -223,7 +234,7 @@ class Iteration:
                     continue
                 g_fakes = feed.fakes_for_g(j, g_fakes)
                 self.opt_G.zero_grad(set_to_none=True)
-                loss_g = loss.g_main(g_fakes)
+                loss_g = loss.g_main(g_fakes, real, y)
                 self.step_G()
                 self._update_ema()
                 feed.after_g(j, g_fakes)
@@ -237,7 +248,7 @@ class Iteration:
                 loss.augmenter.observe(out.real_logits)
                 self._update_ema()
         # G paused: logged only, what G's loss would be on the fakes D just judged
-        out.loss_g = loss.g_loss(out.fake_logits.detach()) if pause == "g" else loss_g
+        out.loss_g = loss.g_objective(out.fake_logits.detach(), out.real_logits) if pause == "g" else loss_g
         out.last_real = (real, y)
         return out
 
