@@ -65,10 +65,12 @@ def test_generator_and_discriminator_shapes_at_every_stage_count(stages, conditi
         assert D.projection is not None and D.projection.out_features == widths[0] + 1  # + mbstd
 
 
-def test_stages_that_do_not_halve_the_side_evenly_are_refused_in_one_line(capsys):
+def test_stages_that_do_not_halve_the_side_and_spectral_norm_are_refused():
     with pytest.raises(ConfigError, match=r"halves the side 3 times for --g-hidden 64,32,16,8, and 28 does"):
         get_config("fast", **{**RESNET, "g_hidden": (64, 32, 16, 8)})
     assert get_config("fast", **{**RESNET, "d_hidden": (8, 16, 32, 64), "image_size": 32}).image_size == 32
+    with pytest.raises(ConfigError, match="fix-up init.*spectral norm cannot normalise"):
+        get_config("fast", **RESNET, spectral_norm_d=True)  # a zero weight has no spectral norm: NaN
 
 
 def test_fast_as_resnet_is_told_to_turn_its_batchnorm_off(capsys):

@@ -105,6 +105,9 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
             raise ConfigError(f"arch=resnet halves the side {len(widths) - 1} times for --{net}-hidden "
                               f"{','.join(map(str, widths))}, and {config.image_size} does not halve evenly: "
                               "give fewer widths or set --image-size/--pad to fit")
+    if config.arch == "resnet" and (config.spectral_norm_g or config.spectral_norm_d):
+        raise ConfigError("arch=resnet starts each residual branch's last conv at zero (fix-up init), which "
+                          "spectral norm cannot normalise: drop --spectral-norm-g/-d or pick another arch")
     if spec.conditional_only and not config.conditional:
         raise ConfigError(f"arch={config.arch} is conditional by design: keep conditional=true or pick "
                           "another arch")
