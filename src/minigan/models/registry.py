@@ -99,15 +99,8 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
     if config.arch == "conv" and (len(config.g_hidden) != 2 or len(config.d_hidden) < 2):
         raise ConfigError("arch=conv takes --g-hidden C1,C2 (channels at S/4, S/2) and --d-hidden "
                           "C1,C2[,C3...] (channels at S/2, S/4, then 3x3 layers at S/4)")
-    for net, widths in (("g", config.g_hidden), ("d", config.d_hidden)):
-        if config.arch == "resnet" and first_side(config.image_size, len(widths)) << (len(widths) - 1) \
-                != config.image_size:
-            raise ConfigError(f"arch=resnet halves the side {len(widths) - 1} times for --{net}-hidden "
-                              f"{','.join(map(str, widths))}, and {config.image_size} does not halve evenly: "
-                              "give fewer widths or set --image-size/--pad to fit")
-    if config.arch == "resnet" and (config.spectral_norm_g or config.spectral_norm_d):
-        raise ConfigError("arch=resnet starts each residual branch's last conv at zero (fix-up init), which "
-                          "spectral norm cannot normalise: drop --spectral-norm-g/-d or pick another arch")
+    if config.arch == "resnet":
+        _check_resnet(config)
     if spec.conditional_only and not config.conditional:
         raise ConfigError(f"arch={config.arch} is conditional by design: keep conditional=true or pick "
                           "another arch")
@@ -121,6 +114,17 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
         raise ConfigError("--no-label-projection does nothing without --conditional")
     check_training_memory(sum(math.prod(shape) for shape in parameter_signature(config).values()))
     return config
+
+
+def _check_resnet(config: TrainConfig) -> None:
+    for net, widths in (("g", config.g_hidden), ("d", config.d_hidden)):
+        if first_side(config.image_size, len(widths)) << (len(widths) - 1) != config.image_size:
+            raise ConfigError(f"arch=resnet halves the side {len(widths) - 1} times for --{net}-hidden "
+                              f"{','.join(map(str, widths))}, and {config.image_size} does not halve evenly: "
+                              "give fewer widths or set --image-size/--pad to fit")
+    if config.spectral_norm_g or config.spectral_norm_d:
+        raise ConfigError("arch=resnet starts each residual branch's last conv at zero (fix-up init), which "
+                          "spectral norm cannot normalise: drop --spectral-norm-g/-d or pick another arch")
 
 
 def _finish(module: nn.Module, config: TrainConfig, init: str, spectral_norm: bool) -> nn.Module:

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from .base import Discriminator, Generator, activation, output_activation
+from .init import init_layer
 
 EXPANSION = 2  # a branch's width over its stage's
 GROUP_WIDTH = 16  # channels per group of the branch's 3x3 conv
@@ -32,12 +33,11 @@ def first_side(image_size: int, stages: int) -> int:
     return image_size >> (stages - 1)
 
 
+@torch.no_grad()
 def _he_normal(layer: nn.Module, gain: float) -> nn.Module:
-    """W ~ N(0, gain^2 / fan_in), bias 0 (R3GAN's MSR init)."""
-    fan_in = layer.weight[0].numel()
-    nn.init.normal_(layer.weight, 0.0, gain / fan_in**0.5)
-    if layer.bias is not None:
-        nn.init.zeros_(layer.bias)
+    """LeCun-normal times `gain`: W ~ N(0, gain^2 / fan_in), bias 0 (R3GAN's MSR init)."""
+    init_layer(layer, "lecun_normal")
+    layer.weight.mul_(gain)
     return layer
 
 
@@ -79,7 +79,7 @@ class BasisReadout(nn.Module):
     def __init__(self, channels: int, side: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(channels, 1, side, side))
-        nn.init.normal_(self.weight, 0.0, 1.0 / side)  # He-normal, gain 1: fan-in s * s
+        init_layer(self, "lecun_normal")  # fan-in s * s
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x * self.weight[:, 0].to(x.dtype)).sum((2, 3))

@@ -85,9 +85,9 @@ def d_relativistic(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
 
 
 def g_relativistic(fake_minus_real: Tensor) -> Tensor:
-    """RpGAN's G loss on the paired gaps D(G(z_i)) - D(x_i): softplus(-gap). G's phase judges a
-    real batch too (G_LOSSES_ON_GAPS)."""
-    return F.softplus(-fake_minus_real).mean()
+    """RpGAN's G loss: the non-saturating loss of the paired gaps D(G(z_i)) - D(x_i), softplus(-gap).
+    G's phase judges a real batch too (G_LOSSES_ON_GAPS)."""
+    return g_nonsaturating(fake_minus_real)
 
 
 # ---------------------------------------------------------------------------- the write-ups' forms
