@@ -25,7 +25,7 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .dcgan_literal import DCGANLiteralDiscriminator, DCGANLiteralGenerator
 from .init import apply_init, set_batchnorm
 from .mlp import MLPDiscriminator, MLPGenerator
-from .resnet import ResNetDiscriminator, ResNetGenerator, first_side
+from .resnet import ResNetDiscriminator, ResNetGenerator
 from .stabilisers import apply_spectral_norm
 
 # Fields that shape the networks; each architecture declares the ones it reads.
@@ -40,34 +40,44 @@ class Architecture:
     generator: type[Generator]
     discriminator: type[Discriminator]
     honours: frozenset[str]  # the NETWORK_FIELDS this architecture reads
-    image_size_ok: Callable[[int], bool]  # which G/D image sides it can build
-    sizes_text: str  # the same, in words, for error messages
+    image_size_ok: Callable[[TrainConfig], bool]  # whether it can build G/D for the config's image side
+    sizes_text: str  # the sides it can build, in words, for error messages
     channels_last: bool  # oneDNN's convolutions are faster in NHWC
     conditional_only: bool = False
     minibatch_stddev: bool = True  # D can take --mbstd-group
+    spectral_norm: bool = True  # False: it starts layers at zero (fix-up init), which spectral norm makes 0/0
+
+
+def _stages_halve_evenly(config: TrainConfig) -> bool:
+    """arch=resnet: each width of --g-hidden / --d-hidden is a stage at half the side of the next."""
+    return all(config.image_size % 2 ** (len(widths) - 1) == 0
+               for widths in (config.g_hidden, config.d_hidden))
 
 
 ARCHITECTURES: dict[str, Architecture] = {
     "mlp": Architecture(MLPGenerator, MLPDiscriminator, frozenset(NETWORK_FIELDS) - {"g_batchnorm"},
-                        lambda s: True, "any size", channels_last=False),
+                        lambda c: True, "any size", channels_last=False),
     "dcgan": Architecture(DCGANGenerator, DCGANDiscriminator,
                           frozenset({"leaky_slope", "g_dropout", "d_dropout", "g_batchnorm"}),
-                          lambda s: s % 4 == 0, "a multiple of 4", channels_last=True),
+                          lambda c: c.image_size % 4 == 0, "a multiple of 4", channels_last=True),
     "cgan": Architecture(CGANGenerator, CGANDiscriminator, frozenset({"d_dropout", "g_batchnorm"}),
-                         lambda s: s == 28, "28", channels_last=True, conditional_only=True),
+                         lambda c: c.image_size == 28, "28", channels_last=True, conditional_only=True),
     "conv": Architecture(ConvGenerator, ConvDiscriminator,
                          frozenset({"g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope",
                                     "d_dropout", "g_batchnorm"}),
-                         lambda s: s % 4 == 0, "a multiple of 4", channels_last=True),
+                         lambda c: c.image_size % 4 == 0, "a multiple of 4", channels_last=True),
     "resnet": Architecture(ResNetGenerator, ResNetDiscriminator,
                            frozenset({"g_hidden", "d_hidden", "g_activation", "d_activation", "leaky_slope"}),
-                           lambda s: True, "any size its stages halve evenly", channels_last=True),
+                           _stages_halve_evenly, "a multiple of 2 ** (stages - 1), a stage per width of "
+                           "--g-hidden and of --d-hidden", channels_last=True, spectral_norm=False),
     # The write-ups' networks layer by layer (--literal): Keras' dcgan, the cgan notebook's G.
     "dcgan_literal": Architecture(DCGANLiteralGenerator, DCGANLiteralDiscriminator,
-                                  frozenset({"leaky_slope", "g_dropout", "d_dropout"}), lambda s: s == 32,
-                                  "32", channels_last=True, minibatch_stddev=False),
+                                  frozenset({"leaky_slope", "g_dropout", "d_dropout"}),
+                                  lambda c: c.image_size == 32, "32", channels_last=True,
+                                  minibatch_stddev=False),
     "cgan_literal": Architecture(CGANLiteralGenerator, CGANDiscriminator, frozenset({"d_dropout"}),
-                                 lambda s: s == 28, "28", channels_last=True, conditional_only=True),
+                                 lambda c: c.image_size == 28, "28", channels_last=True,
+                                 conditional_only=True),
 }
 _DEFAULTS = TrainConfig()
 
@@ -99,14 +109,15 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
     if config.arch == "conv" and (len(config.g_hidden) != 2 or len(config.d_hidden) < 2):
         raise ConfigError("arch=conv takes --g-hidden C1,C2 (channels at S/4, S/2) and --d-hidden "
                           "C1,C2[,C3...] (channels at S/2, S/4, then 3x3 layers at S/4)")
-    if config.arch == "resnet":
-        _check_resnet(config)
     if spec.conditional_only and not config.conditional:
         raise ConfigError(f"arch={config.arch} is conditional by design: keep conditional=true or pick "
                           "another arch")
-    if not spec.image_size_ok(config.image_size):
+    if not spec.image_size_ok(config):
         raise ConfigError(f"arch={config.arch} makes images whose side is {spec.sizes_text}, not "
                           f"{config.image_size}: set --image-size/--pad to fit, or use arch=mlp")
+    if (config.spectral_norm_g or config.spectral_norm_d) and not spec.spectral_norm:
+        raise ConfigError(f"arch={config.arch} starts layers at zero (fix-up init), which spectral norm "
+                          "cannot normalise: drop --spectral-norm-g/-d or pick another arch")
     if config.mbstd_group and not spec.minibatch_stddev:
         raise ConfigError(f"--mbstd-group does nothing for arch={config.arch}: its D is the write-up's as "
                           "written; drop it or pick another arch")
@@ -114,17 +125,6 @@ def check_honoured(config: TrainConfig, explicit: Iterable[str] = ()) -> TrainCo
         raise ConfigError("--no-label-projection does nothing without --conditional")
     check_training_memory(sum(math.prod(shape) for shape in parameter_signature(config).values()))
     return config
-
-
-def _check_resnet(config: TrainConfig) -> None:
-    for net, widths in (("g", config.g_hidden), ("d", config.d_hidden)):
-        if first_side(config.image_size, len(widths)) << (len(widths) - 1) != config.image_size:
-            raise ConfigError(f"arch=resnet halves the side {len(widths) - 1} times for --{net}-hidden "
-                              f"{','.join(map(str, widths))}, and {config.image_size} does not halve evenly: "
-                              "give fewer widths or set --image-size/--pad to fit")
-    if config.spectral_norm_g or config.spectral_norm_d:
-        raise ConfigError("arch=resnet starts each residual branch's last conv at zero (fix-up init), which "
-                          "spectral norm cannot normalise: drop --spectral-norm-g/-d or pick another arch")
 
 
 def _finish(module: nn.Module, config: TrainConfig, init: str, spectral_norm: bool) -> nn.Module:

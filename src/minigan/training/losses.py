@@ -156,6 +156,11 @@ class DLossSpec:
     saturates: bool
 
 
+def _by_sign(logits: Tensor) -> Tensor:
+    """A verdict without a probability: 1 where the logit is positive."""
+    return (logits > 0).float()
+
+
 def _half_bce(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """D's error as the balance rule reads it: the mean of its real and fake cross-entropies."""
     return 0.5 * d_bce(real_logits, fake_logits)
@@ -165,13 +170,13 @@ D_LOSSES: dict[DLoss, DLossSpec] = {
     # bce: D's sigmoid output is its probability of "real"; its error is the mean cross-entropy.
     "bce": DLossSpec(d_bce, torch.sigmoid, _half_bce, True),
     # hinge: the logit's sign is D's verdict; no probability, so no balance and no saturation rule.
-    "hinge": DLossSpec(d_hinge, lambda x: (x > 0).float(), None, False),
+    "hinge": DLossSpec(d_hinge, _by_sign, None, False),
     # lsgan: the raw output regresses onto 1 (real) / 0 (fake); clamped, it reads as a belief.
     "lsgan": DLossSpec(d_lsgan, lambda x: x.clamp(0.0, 1.0), None, False),
     # wgan: a critic's score has no scale at all; its sign is the nearest thing to a verdict.
-    "wgan": DLossSpec(d_wasserstein, lambda x: (x > 0).float(), None, False),
+    "wgan": DLossSpec(d_wasserstein, _by_sign, None, False),
     # relativistic: only a real's logit minus its fake's counts; the sign is read as for wgan.
-    "relativistic": DLossSpec(d_relativistic, lambda x: (x > 0).float(), None, False),
+    "relativistic": DLossSpec(d_relativistic, _by_sign, None, False),
     # the write-ups' probability forms (--literal): the same readings as bce
     "cgan_clipped": DLossSpec(cgan_d_loss, torch.sigmoid, _half_bce, True),
     "prob": DLossSpec(prob_d_loss, torch.sigmoid, _half_bce, True),

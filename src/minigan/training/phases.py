@@ -119,7 +119,7 @@ class GANLoss:
         term = self.config.cr_weight * (gap[:n // 2].mean() + gap[n // 2:].mean())
         return logits[:n], None if class_logits is None else class_logits[:n], term
 
-    def g_objective(self, fake_logits: Tensor, real_logits: Tensor) -> Tensor:
+    def g_objective(self, fake_logits: Tensor, real_logits: Tensor | None) -> Tensor:
         """G's loss on D's logits: of the fakes' alone, or (RpGAN) of each fake's minus its row's real's."""
         return self.g_loss(fake_logits - real_logits.detach() if self.on_gaps else fake_logits)
 
@@ -160,7 +160,7 @@ class GANLoss:
         D.requires_grad_(False)
         shown = self.augmenter.shown(fakes.images)
         logits, class_logits = self._judge(self.nets.D_frozen, shown, fakes.labels)
-        real_logits = logits
+        real_logits = None
         if self.on_gaps:
             with torch.no_grad():
                 real_logits = self.nets.D_frozen(self.augmenter.shown(real), y)
