@@ -52,12 +52,15 @@ def test_ds_class_term_is_its_cross_entropy_on_the_reals_alone(tmp_path, mnist_d
     real, y, fakes = _inputs(trainer)
     D = trainer.D
     trainer.opt_D.zero_grad(set_to_none=True)
-    trainer.loss.d_main(real, y, fakes, train=True)
+    out = trainer.loss.d_main(real, y, fakes, train=True)
     got = D.classifier.weight.grad.clone()
     D.zero_grad(set_to_none=True)
     _, class_logits = D(real, y, classify=True)
-    (0.5 * CE(class_logits, class_ids(y, 10))).backward()
+    term = 0.5 * CE(class_logits, class_ids(y, 10))
+    term.backward()
     torch.testing.assert_close(got, D.classifier.weight.grad, rtol=1e-5, atol=1e-7)
+    assert set(out.terms) == {"loss_class_d"}  # what stats.jsonl logs: the term as it enters D's loss
+    torch.testing.assert_close(out.terms["loss_class_d"], term.detach(), rtol=1e-5, atol=1e-7)
 
 
 def test_gs_loss_adds_the_weighted_cross_entropy_of_its_fakes(tmp_path, mnist_dir):
@@ -65,17 +68,21 @@ def test_gs_loss_adds_the_weighted_cross_entropy_of_its_fakes(tmp_path, mnist_di
     without.G.load_state_dict(with_term.G.state_dict())
     real, y, fakes = _inputs(with_term)
     images = with_term.G(fakes.z, fakes.labels)
-    grads = []
+    grads, terms = [], []
     for trainer in (with_term, without):
         trainer.G.zero_grad(set_to_none=True)
-        trainer.loss.g_main(Fakes(fakes.z, fakes.labels, trainer.G(fakes.z, fakes.labels)), real, y)
+        remade = Fakes(fakes.z, fakes.labels, trainer.G(fakes.z, fakes.labels))
+        _, logged = trainer.loss.g_main(remade, real, y)
         grads.append(torch.cat([p.grad.flatten() for p in trainer.G.parameters()]))
+        terms.append(logged)
     D = with_term.D
     assert all(p.grad is None for p in D.parameters())  # G's phase leaves D's weights alone
     logits, class_logits = D(images, fakes.labels, classify=True)
     with_term.G.zero_grad(set_to_none=True)
-    (torch.nn.functional.softplus(-logits).mean() + 2.0 * CE(class_logits, class_ids(fakes.labels, 10))
-     ).backward()
+    term = 2.0 * CE(class_logits, class_ids(fakes.labels, 10))
+    (torch.nn.functional.softplus(-logits).mean() + term).backward()
+    assert set(terms[0]) == {"loss_class_g"} and terms[1] == {}
+    torch.testing.assert_close(terms[0]["loss_class_g"], term.detach(), rtol=1e-5, atol=1e-7)
     expected = torch.cat([p.grad.flatten() for p in with_term.G.parameters()])
     torch.testing.assert_close(grads[0], expected, rtol=1e-4, atol=1e-6)
     assert not torch.allclose(grads[0], grads[1])  # the class term moved G

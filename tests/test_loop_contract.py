@@ -15,6 +15,7 @@ import minigan
 from minigan import cli
 from minigan.presets import get_config
 from minigan.training import Trainer, losses
+from minigan.training.monitor import StepStats
 
 SRC = Path(minigan.__file__).parent
 QUIET = dict(log_every=2, sample_every=1000, tensorboard=False, grid_size=2)
@@ -147,3 +148,27 @@ def test_every_cli_flag_has_help(capsys):
                for name, sub in subparsers.items() for action in sub._actions
                if not action.help and action.dest != "help"]
     assert missing == []
+
+
+def test_stats_average_each_extra_term_over_the_steps_that_had_it():
+    """stats.jsonl's loss_class_d / loss_class_g / loss_cr: a mean over the steps whose phases made
+    the term (a step with G paused has no G term), beside the main losses' mean over every step."""
+    stats = StepStats(torch.device("cpu"), ("loss_class_d", "loss_class_g"))
+    t = torch.tensor
+    stats.add(t(1.0), t(2.0), t(0.5), t(0.5), "none", None, {"loss_class_d": t(0.3), "loss_class_g": t(4.0)})
+    stats.add(t(3.0), t(2.0), t(0.5), t(0.5), "g", t(8.0), {"loss_class_d": t(0.5)})
+    record = stats.record(step=2, epoch=0.1, seconds=1.0, steps=2, images_per_step=16, elapsed=1.0,
+                          lr_scale=1.0, G=torch.nn.Linear(1, 1), D=torch.nn.Linear(1, 1), balance_error=None)
+    assert record["loss_d"] == 2.0 and record["loss_penalty"] == 8.0
+    assert record["loss_class_d"] == pytest.approx(0.4) and record["loss_class_g"] == 4.0
+    assert stats.count == 0 and stats.term_steps == {"loss_class_d": 0, "loss_class_g": 0}
+
+
+def test_stats_jsonl_carries_the_terms_the_config_turns_on(mnist_dir, tmp_path):
+    extra = {"loss_class_d", "loss_class_g", "loss_cr"}
+    for preset, overrides, terms in (("fast", {}, set()), ("fast-cond", {"cr_weight": 1.0}, extra)):
+        config = get_config(preset, data_dir=str(mnist_dir), steps=2, precision="fp32", **overrides, **QUIET)
+        result = Trainer(config, tmp_path / preset, progress=False).fit()
+        [record] = [json.loads(x) for x in (result.run_dir / "stats.jsonl").read_text().splitlines()]
+        assert extra & set(record) == terms
+        assert all(record[k] > 0 for k in terms)

@@ -34,7 +34,7 @@ from .balance import BalanceRule, measure_error
 from .ema import GeneratorEMA, noise_batches
 from .fidelity import Feed
 from .losses import D_LOSSES, G_LOSSES
-from .phases import GANLoss, Iteration, Networks
+from .phases import GANLoss, Iteration, Networks, logged_terms
 from .reporting import Snapshot, evaluate_snapshot, fixed_noise, progress_bar, progress_images, reporter
 
 
@@ -97,7 +97,7 @@ class Trainer:
         self.progress = state.Progress(elapsed=data.setup_seconds)  # a resume reads its own
         self.lr_factor = 1.0  # the decay over the budget (--lr-decay), set before each step
         self.stop_requested = False
-        self.stats = monitor.StepStats(self.device)
+        self.stats = monitor.StepStats(self.device, logged_terms(self.config))
         self.clock = monitor.Clock(0.0, 0)
         self.best_fid = float("inf")
         self._bn_fresh_step = -1
@@ -123,9 +123,9 @@ class Trainer:
         pause = self.balance.pause if self.config.balance else "none"
         out = self.iteration.run(self.step, pause)
         real_logits, fake_logits = out.real_logits.detach(), out.fake_logits.detach()
-        belief, penalty = self.loss.d_loss.belief, out.penalty
+        belief = self.loss.d_loss.belief
         self.stats.add(out.loss_d.detach(), out.loss_g.detach(), belief(real_logits).mean(),
-                       belief(fake_logits).mean(), pause, None if penalty is None else penalty.detach())
+                       belief(fake_logits).mean(), pause, out.penalty, out.terms)
         self.last_real = out.last_real
         if self.config.balance:
             measure = lambda: measure_error(self.D, self.G, *out.last_real, self.config)  # noqa: E731

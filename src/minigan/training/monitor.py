@@ -90,21 +90,26 @@ def grad_norm(module: nn.Module) -> float | None:
 
 class StepStats:
     """Sums of loss_d, loss_g, D's belief on real and on fake samples, D's gradient penalty (on the
-    steps that had one); paused steps per side."""
+    steps that had one), then the config's other loss terms (`terms`, on the steps that had each);
+    paused steps per side."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.sums = torch.zeros(5, device=device)
-        self._no_penalty = torch.zeros((), device=device)  # reused: no allocation on the hot path
-        self.count = self.penalised = 0
-        self.paused = {"d": 0, "g": 0}
+    def __init__(self, device: torch.device, terms: tuple[str, ...] = ()) -> None:
+        self.terms = terms
+        self.sums = torch.zeros(5 + len(terms), device=device)
+        self._zero = torch.zeros((), device=device)  # reused: no allocation on the hot path
+        self.reset()
 
     def add(self, loss_d: torch.Tensor, loss_g: torch.Tensor, real_belief: torch.Tensor,
-            fake_belief: torch.Tensor, paused: str, penalty: torch.Tensor | None = None) -> None:
-        if penalty is None:
-            penalty = self._no_penalty
-        else:
+            fake_belief: torch.Tensor, paused: str, penalty: torch.Tensor | None = None,
+            terms: dict[str, torch.Tensor] | None = None) -> None:
+        terms = terms or {}
+        if penalty is not None:
             self.penalised += 1
-        self.sums += torch.stack([loss_d, loss_g, real_belief, fake_belief, penalty])
+        for name in terms:
+            self.term_steps[name] += 1
+        extra = [terms.get(name, self._zero) for name in self.terms]
+        self.sums += torch.stack([loss_d, loss_g, real_belief, fake_belief,
+                                  self._zero if penalty is None else penalty.detach(), *extra])
         self.count += 1
         if paused in self.paused:
             self.paused[paused] += 1
@@ -112,17 +117,21 @@ class StepStats:
     def reset(self) -> None:
         self.sums.zero_()
         self.count = self.penalised = 0
+        self.term_steps = dict.fromkeys(self.terms, 0)
         self.paused = {"d": 0, "g": 0}
 
     def record(self, *, step: int, epoch: float, seconds: float, steps: int, images_per_step: int,
                elapsed: float, lr_scale: float, G: nn.Module, D: nn.Module,
                balance_error: float | None) -> dict | None:
         """One stats.jsonl record (and a reset), or None when a sum is NaN/inf."""
-        means = (self.sums / max(self.count, 1)).tolist()
-        penalty = self.sums[4].item() / self.penalised if self.penalised else None
+        sums = self.sums.tolist()
+        means = [v / max(self.count, 1) for v in sums[:4]]
+        penalty = sums[4] / self.penalised if self.penalised else None
+        terms = {name: sums[5 + k] / self.term_steps[name]
+                 for k, name in enumerate(self.terms) if self.term_steps[name]}
         paused = dict(self.paused)
         self.reset()
-        if not all(math.isfinite(v) for v in means):
+        if not all(math.isfinite(v) for v in sums):
             return None
         record = {
             "step": step, "epoch": round(epoch, 4),
@@ -133,6 +142,7 @@ class StepStats:
         }
         if penalty is not None:
             record["loss_penalty"] = penalty  # mean over the steps with a penalty phase
+        record.update(terms)  # each a mean over the steps that had it
         if balance_error is not None:
             record.update(paused_d=paused["d"], paused_g=paused["g"], balance_error=balance_error)
         return record

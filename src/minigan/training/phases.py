@@ -19,7 +19,7 @@ pauses a side; the loop never knows which loss it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -47,6 +47,18 @@ def schedule(config: TrainConfig) -> list[PhaseName]:
     return d_side + g_side if config.update_order == "d_first" else g_side + d_side
 
 
+def logged_terms(config: TrainConfig) -> tuple[str, ...]:
+    """The loss terms beside D's and G's main losses that stats.jsonl logs for this config, each as
+    it enters its side's loss (weighted): the class head's on D's reals and G's fakes, bCR's."""
+    names = ("loss_class_d", "loss_class_g") if config.aux_class_weight else ()
+    return names + (("loss_cr",) if config.cr_weight else ())
+
+
+def _logged(**terms: Tensor | float) -> dict[str, Tensor]:
+    """The terms that are on (a float 0.0 is a term that is off), detached for the statistics."""
+    return {name: value.detach() for name, value in terms.items() if isinstance(value, Tensor)}
+
+
 @dataclass
 class Networks:
     """The modules the phases call: DDP-, compile- or autocast-wrapped (`G_train`, `D_train`; D in
@@ -63,7 +75,8 @@ class Networks:
 
 @dataclass
 class Outcome:
-    """What one iteration leaves to log: D's last logits and losses, the penalty if any."""
+    """What one iteration leaves to log: D's last logits and losses, the penalty if any, the other
+    terms (`logged_terms`) by name."""
 
     real_logits: Tensor
     fake_logits: Tensor
@@ -71,6 +84,7 @@ class Outcome:
     loss_g: Tensor | None = None
     penalty: Tensor | None = None
     last_real: tuple[Tensor, Tensor | None] | None = None
+    terms: dict[str, Tensor] = field(default_factory=dict)
 
 
 class GANLoss:
@@ -138,10 +152,12 @@ class GANLoss:
             logits, class_logits, consistency = self._judge_pair(pair, labels, consistency=train)
             out = Outcome(logits[:B], logits[B:], None)
             out.loss_d = self.d_loss.loss(out.real_logits, out.fake_logits)  # logged without penalties
+            class_term = self._class_loss(class_logits, y)
+            out.terms = _logged(loss_class_d=class_term, loss_cr=consistency)
             if train:
                 out.penalty = self._gp(real, fakes, y)
         if train:
-            total = scaled(self.config, out.loss_d + self._class_loss(class_logits, y) + consistency, B)
+            total = scaled(self.config, out.loss_d + class_term + consistency, B)
             (total if out.penalty is None else total + out.penalty).backward()
         return out
 
@@ -153,9 +169,9 @@ class GANLoss:
         parallel.average_gradients_(self.nets.D.parameters())
         return penalty / self.reg.interval  # logged per step, like the main phase's
 
-    def g_main(self, fakes: Fakes, real: Tensor, y: Tensor | None) -> Tensor:
+    def g_main(self, fakes: Fakes, real: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
         """(2) G through a frozen D: no weight gradients for D. The reals are judged only for a G
-        loss on gaps (RpGAN), without a graph."""
+        loss on gaps (RpGAN), without a graph. Returns G's loss and its other terms."""
         D = self.nets.D
         D.requires_grad_(False)
         shown = self.augmenter.shown(fakes.images)
@@ -165,10 +181,10 @@ class GANLoss:
             with torch.no_grad():
                 real_logits = self.nets.D_frozen(self.augmenter.shown(real), y)
         loss = self.g_objective(logits, real_logits)
-        total = loss + self._class_loss(class_logits, fakes.labels, fakes=True)
-        scaled(self.config, total, len(shown)).backward()
+        class_term = self._class_loss(class_logits, fakes.labels, fakes=True)
+        scaled(self.config, loss + class_term, len(shown)).backward()
         D.requires_grad_(True)
-        return loss
+        return loss, _logged(loss_class_g=class_term)
 
     def d_both(self, real: Tensor, y: Tensor | None, fakes: Fakes) -> Outcome:
         """Keras' train_step: one forward, both tapes; G's gradient through D's pre-update weights."""
@@ -179,9 +195,12 @@ class GANLoss:
         out.loss_d = self.d_loss.loss(out.real_logits, out.fake_logits)
         out.loss_g = self.g_objective(out.fake_logits, out.real_logits)
         out.penalty = self._gp(real, fakes, y)
-        loss_d = scaled(self.config, out.loss_d + self._class_loss(class_logits, y) + consistency, B)
+        class_d = self._class_loss(class_logits, y)
+        class_g = self._class_loss(class_logits, fakes.labels, fakes=True)
+        out.terms = _logged(loss_class_d=class_d, loss_class_g=class_g, loss_cr=consistency)
+        loss_d = scaled(self.config, out.loss_d + class_d + consistency, B)
         loss_d = loss_d + (0 if out.penalty is None else out.penalty)
-        loss_g = out.loss_g + self._class_loss(class_logits, fakes.labels, fakes=True)
+        loss_g = out.loss_g + class_g
         g_params, d_params = list(G.parameters()), list(D.parameters())
         g_grads = torch.autograd.grad(scaled(self.config, loss_g, B), g_params, retain_graph=True)
         d_grads = torch.autograd.grad(loss_d, d_params)
@@ -209,6 +228,7 @@ class Iteration:
         i = j = 0  # D and G steps taken this iteration
         out: Outcome | None = None  # D's newest logits and losses
         fakes = g_fakes = loss_g = None
+        g_terms: dict[str, Tensor] = {}
         real, y = feed.first
         for phase in self.phases:
             if phase == "Dmain":
@@ -234,7 +254,7 @@ class Iteration:
                     continue
                 g_fakes = feed.fakes_for_g(j, g_fakes)
                 self.opt_G.zero_grad(set_to_none=True)
-                loss_g = loss.g_main(g_fakes, real, y)
+                loss_g, g_terms = loss.g_main(g_fakes, real, y)
                 self.step_G()
                 self._update_ema()
                 feed.after_g(j, g_fakes)
@@ -250,6 +270,7 @@ class Iteration:
         # G paused: logged only, what G's loss would be on the fakes D just judged
         out.loss_g = loss.g_objective(out.fake_logits.detach(), out.real_logits) if pause == "g" else loss_g
         out.last_real = (real, y)
+        out.terms.update(g_terms)
         return out
 
     def _update_ema(self) -> None:
