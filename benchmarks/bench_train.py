@@ -135,6 +135,7 @@ def minigan_step(trainer: Trainer) -> Step:
 
     def step() -> int:
         trainer.train_step()
+        trainer.progress.step += 1  # as the loop counts: lazy R1/R2 run every reg_interval steps, not each
         return images
 
     return step

@@ -14,6 +14,8 @@ counts, torch.compile under a time limit). Rows report median ms/step.
     bf16           --precision bf16 where the CPU has native bf16, else autocast around the step
     adam           fused Adam (minigan) vs foreach vs the for-loop default (minimal, mlp4, dcgan)
     combo          dcgan: default, mallopt, channels_last, both (alternating child processes)
+    flatten        D's Flatten handing the gradient back channels_last vs nn.Flatten (fast in bf16
+                   where the CPU has it, fast in fp32, dcgan)
 
 Examples:
     PYTHONPATH=src .venv/bin/python benchmarks/leads.py --leads malloc,dropout --json leads.json
@@ -39,9 +41,10 @@ from pathlib import Path
 import torch
 from bench_train import DEFAULT_DATA, interleave, minigan_step, minigan_trainer, say, timed_window
 
+from minigan.models import layers
 from minigan.training import wrappers
 
-LEADS = ("malloc", "dropout", "threads", "compile", "channels_last", "bf16", "adam", "combo")
+LEADS = ("malloc", "dropout", "threads", "compile", "channels_last", "bf16", "adam", "combo", "flatten")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 MALLOC_VARIANTS = {  # name -> environment of the child; BENCH_MALLOPT: mallopt() calls at start-up
     "default": {},
@@ -111,12 +114,32 @@ def lead_bf16(args) -> list[dict]:
 
         return autocast_step
 
-    variants = {"fp32 (preset)": ({}, None)}
+    variants = {"fp32": ({"precision": "fp32"}, None)}  # fast's preset says auto: bf16 on such a CPU
     if wrappers.native_cpu_bf16():
         variants["--precision bf16"] = ({"precision": "bf16"}, None)
     else:
         variants["autocast bf16 (emulated)"] = ({}, emulated)
     return [r for p in ("mlp4", "dcgan", "fast") for r in ab("bf16", p, args, variants)]
+
+
+def lead_flatten(args) -> list[dict]:
+    """minigan's Flatten against nn.Flatten in D: the same numbers, the gradient's layout differs."""
+    def plain_flatten(trainer):
+        body = trainer.D.body
+        for i, module in enumerate(body):
+            if isinstance(module, layers.Flatten):
+                body[i] = torch.nn.Flatten()
+        return minigan_step(trainer)
+
+    cases = [("fast", {"precision": "fp32"}), ("dcgan", {})]
+    if wrappers.native_cpu_bf16():
+        cases.insert(0, ("fast", {"precision": "bf16"}))
+    rows = []
+    for preset, overrides in cases:
+        variants = {f"Flatten ({overrides.get('precision', 'preset')})": (overrides, None),
+                    "nn.Flatten": (overrides, plain_flatten)}
+        rows += ab("flatten", preset, args, variants)
+    return rows
 
 
 def lead_adam(args) -> list[dict]:
@@ -303,6 +326,7 @@ RUNNERS = {
     "malloc": [lead_malloc], "dropout": [lead_dropout],
     "threads": [lead_threads_in_process, lead_threads_processes], "compile": [lead_compile],
     "channels_last": [lead_channels_last], "bf16": [lead_bf16], "adam": [lead_adam], "combo": [lead_combo],
+    "flatten": [lead_flatten],
 }
 
 

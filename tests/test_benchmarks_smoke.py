@@ -72,3 +72,36 @@ def test_bench_train_writes_table_and_json(mnist_dir, tmp_path):
     assert cells[4] == f"{result['ratio']:.2f}x"
     assert cells[5] == f"{result['minigan']['ms_per_step']:.2f} / {result['reference']['ms_per_step']:.2f}"
     assert machine["torch"] in done.stdout and machine["cpu"] in done.stdout
+
+
+@pytest.mark.slow
+def test_the_flatten_lead_times_both_layouts_on_each_case(mnist_dir, tmp_path):
+    """benchmarks/leads.py --leads flatten: minigan's Flatten and nn.Flatten, side by side, per case."""
+    out = tmp_path / "leads.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "leads.py"), "--leads", "flatten", "--windows", "1",
+               "--window-seconds", "0.2", "--warmup-seconds", "0.1", "--min-steps", "1",
+               "--data-dir", str(mnist_dir), "--json", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["rows"]
+    variants = [(r["preset"], r["variant"]) for r in rows][-4:]  # a bf16 case first where the CPU has it
+    assert variants == [("fast", "Flatten (fp32)"), ("fast", "nn.Flatten"), ("dcgan", "Flatten (preset)"),
+                        ("dcgan", "nn.Flatten")]
+    assert all(r["ms_per_step"] > 0 for r in rows) and rows[-1]["vs_baseline_pct"] is not None
+
+
+def test_a_timed_step_counts_as_the_loop_does(mnist_dir, tmp_path, monkeypatch):
+    """The benchmarks' step advances the step count like the loop: fast's lazy R1/R2 phase runs
+    once per 16 steps, as in training (a step count left at 0 ran it every step: 2.7x the time)."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from bench_train import minigan_step, minigan_trainer
+
+    trainer = minigan_trainer("fast", str(mnist_dir), 1, "cpu", str(tmp_path), batch_size=8, precision="fp32")
+    calls = []
+    d_reg = trainer.loss.d_reg
+    monkeypatch.setattr(trainer.loss, "d_reg", lambda *a: calls.append(trainer.step) or d_reg(*a))
+    step = minigan_step(trainer)
+    for _ in range(33):
+        step()
+    assert trainer.step == 33 and calls == [0, 16, 32]

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from .base import Discriminator, Generator, output_activation
-from .layers import Dropout
+from .layers import Dropout, Flatten
 from .layers_extra import ChannelsLastUnflatten, TFSameConvTranspose2d
 
 
@@ -37,7 +37,7 @@ class CGANDiscriminator(Discriminator):
             nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 14, 14)
             nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, 64, 7, 7)
             *self.stddev_layer(config.mbstd_group),  # (B, 64 [+1], 7, 7)
-            nn.Flatten(),  # (B, 3136 [+49])
+            Flatten(),  # (B, 3136 [+49])
         )
         features = 7 * 7 * (64 + bool(config.mbstd_group))
         self.head = nn.Sequential(

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from .base import Discriminator, Generator, activation, output_activation
-from .layers import Dropout
+from .layers import Dropout, Flatten
 
 
 class ConvGenerator(Generator):
@@ -55,7 +55,7 @@ class ConvDiscriminator(Discriminator):
             Dropout(drop),
             *extra,
             *self.stddev_layer(config.mbstd_group),  # (B, c_last [+1], S/4, S/4)
-            nn.Flatten(),
+            Flatten(),
         )
         features = (config.d_hidden[-1] + bool(config.mbstd_group)) * s4 * s4
         self.head = nn.Linear(features + classes, 1)

@@ -6,7 +6,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from .base import Discriminator, Generator, output_activation
-from .layers import Dropout, UpsampleConv2d
+from .layers import Dropout, Flatten, UpsampleConv2d
 
 
 class DCGANGenerator(Generator):
@@ -44,7 +44,7 @@ class DCGANDiscriminator(Discriminator):
             nn.LeakyReLU(slope),
             Dropout(drop),
             *self.stddev_layer(config.mbstd_group),  # (B, 64 [+1], S/4, S/4)
-            nn.Flatten(),  # (B, 64 [+1] * S/4 * S/4)
+            Flatten(),  # (B, 64 [+1] * S/4 * S/4)
         )
         features = (64 + bool(config.mbstd_group)) * s4 * s4
         self.head = nn.Linear(features + classes, 1)

@@ -74,3 +74,30 @@ def cpu_dropout_mask(x: torch.Tensor, drop_count: int) -> torch.Tensor:
     bits = bits.view(torch.int16)[:numel].as_strided(x.shape, x.stride())
     keep_scale = 65536 / (65536 - drop_count)
     return ((bits >= drop_count - 32768) * keep_scale).to(x.dtype)
+
+
+class _FlattenKeepingFormat(torch.autograd.Function):
+    """x.flatten(1), whose gradient goes back in x's memory format (differentiable: R1 takes its
+    double backward)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.shape = x.shape
+        ctx.channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last)
+        return x.flatten(1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.reshape(ctx.shape)
+        return grad.contiguous(memory_format=torch.channels_last) if ctx.channels_last else grad
+
+
+class Flatten(nn.Module):
+    """`nn.Flatten()` (B, C, H, W) -> (B, C*H*W) in the same order, with the gradient handed back in
+    the input's memory format. A channels_last conv net's last feature map otherwise gets an
+    NCHW-contiguous gradient from nn.Flatten, and the activation's backward before it takes a strided
+    path ~20x slower on CPU (leaky_relu_backward: 4.8 ms against 0.2 at (128, 32, 14, 14), bf16 or fp32)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _FlattenKeepingFormat.apply(x)
