@@ -34,7 +34,7 @@ def first_side(image_size: int, stages: int) -> int:
 
 
 @torch.no_grad()
-def _he_normal(layer: nn.Module, gain: float) -> nn.Module:
+def _lecun_normal(layer: nn.Module, gain: float) -> nn.Module:
     """LeCun-normal times `gain`: W ~ N(0, gain^2 / fan_in), bias 0 (R3GAN's MSR init)."""
     init_layer(layer, "lecun_normal")
     layer.weight.mul_(gain)
@@ -49,11 +49,11 @@ class ResidualBlock(nn.Module):
         nonlinearity = "leaky_relu" if act == "leaky_relu" else "relu"
         gain = nn.init.calculate_gain(nonlinearity, leaky_slope) * blocks_in_network ** -0.25
         self.branch = nn.Sequential(
-            _he_normal(nn.Conv2d(channels, wide, 1), gain),
+            _lecun_normal(nn.Conv2d(channels, wide, 1), gain),
             activation(act, leaky_slope),
-            _he_normal(nn.Conv2d(wide, wide, 3, padding=1, groups=groups), gain),
+            _lecun_normal(nn.Conv2d(wide, wide, 3, padding=1, groups=groups), gain),
             activation(act, leaky_slope),
-            _he_normal(nn.Conv2d(wide, channels, 1, bias=False), 0.0),
+            _lecun_normal(nn.Conv2d(wide, channels, 1, bias=False), 0.0),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,7 +66,7 @@ class LearnedBasis(nn.Module):
     def __init__(self, features: int, channels: int, side: int) -> None:
         super().__init__()
         self.basis = nn.Parameter(torch.randn(channels, side, side))
-        self.scale = _he_normal(nn.Linear(features, channels, bias=False), 1.0)
+        self.scale = _lecun_normal(nn.Linear(features, channels, bias=False), 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.basis.to(x.dtype) * self.scale(x)[:, :, None, None]
@@ -93,10 +93,10 @@ class ResNetGenerator(Generator):
                                                 first_side(config.image_size, len(widths)))]
         for before, width in zip((None, *widths), widths, strict=False):
             if before is not None:  # (B, before, s, s) -> (B, width, 2s, 2s)
-                layers += [_he_normal(nn.Conv2d(before, width, 1, bias=False), 1.0),
+                layers += [_lecun_normal(nn.Conv2d(before, width, 1, bias=False), 1.0),
                            nn.Upsample(scale_factor=2, mode="bilinear")]
             layers.append(ResidualBlock(width, act, slope, len(widths)))
-        layers += [_he_normal(nn.Conv2d(widths[-1], 1, 1), 1.0), output_activation(config.g_output)]
+        layers += [_lecun_normal(nn.Conv2d(widths[-1], 1, 1), 1.0), output_activation(config.g_output)]
         self.net = nn.Sequential(*layers)
 
 
@@ -105,10 +105,10 @@ class ResNetDiscriminator(Discriminator):
         classes = config.label_classes
         super().__init__(classes)
         widths, act, slope = config.d_hidden, config.d_activation, config.leaky_slope
-        layers: list[nn.Module] = [_he_normal(nn.Conv2d(1, widths[0], 1), 1.0)]
+        layers: list[nn.Module] = [_lecun_normal(nn.Conv2d(1, widths[0], 1), 1.0)]
         for before, width in zip((None, *widths), widths, strict=False):
             if before is not None:  # (B, before, 2s, 2s) -> (B, width, s, s)
-                layers += [nn.AvgPool2d(2), _he_normal(nn.Conv2d(before, width, 1, bias=False), 1.0)]
+                layers += [nn.AvgPool2d(2), _lecun_normal(nn.Conv2d(before, width, 1, bias=False), 1.0)]
             layers.append(ResidualBlock(width, act, slope, len(widths)))
         features = widths[-1] + bool(config.mbstd_group)
         side = first_side(config.image_size, len(widths))
