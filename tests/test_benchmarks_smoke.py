@@ -105,3 +105,24 @@ def test_a_timed_step_counts_as_the_loop_does(mnist_dir, tmp_path, monkeypatch):
     for _ in range(33):
         step()
     assert trainer.step == 33 and calls == [0, 16, 32]
+
+
+@pytest.mark.slow
+def test_loop_time_accounts_for_each_part_within_the_budget(mnist_dir, monkeypatch):
+    """benchmarks/loop_time.py: every part the loop calls is counted once per call it made inside
+    the time budget, the clustering before it too, and the table shows each part."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from loop_time import PARTS, markdown, measure
+
+    report = measure("fast", str(mnist_dir), 8.0, 1, 0, precision="fp32", batch_size=16, log_every=5,
+                     sample_every=10, checkpoint_every=20)
+    steps, parts = report["steps"], report["parts"]
+    assert steps > 20 and parts["train_step"]["calls"] == steps
+    # a part due at the last step may start after the clock ran out (then it is not counted)
+    for name, every in (("log_stats", 5), ("snapshot", 10), ("progress_grid", 10), ("save_checkpoint", 20)):
+        assert steps // every - 1 <= parts[name]["calls"] <= steps // every, name
+    assert 0 < report["setup_seconds"] < 8.0
+    accounted = report["setup_seconds"] + sum(part["seconds"] for part in parts.values())
+    assert 0.5 * 8.0 < accounted < 1.05 * 8.0
+    table = markdown(report)
+    assert all(label in table for label in PARTS.values()) and f"{steps} steps" in table
