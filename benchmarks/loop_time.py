@@ -85,8 +85,9 @@ def measure(preset: str, data_dir: str, time_budget: float, threads: int, seed: 
 
 
 def markdown(report: dict) -> str:
-    budget = report["time_budget"]
-    lines = [f"{report['preset']} ({report['precision']}), {budget:g} s on {report['threads']} threads: "
+    budget, threads = report["time_budget"], report["threads"]
+    lines = [f"{report['preset']} ({report['precision']}), {budget:g} s on {threads} thread"
+             f"{'s' * (threads != 1)}: "
              f"{report['steps']} steps, {report['ms_per_step_of_budget']:.2f} ms of budget a step; "
              f"a step {report['step_ms_median']:.2f} ms median, {report['step_ms_mean']:.2f} mean",
              "", "| part | calls | seconds | share of the budget |", "|---|---:|---:|---:|",
