@@ -19,11 +19,9 @@ import time
 from collections.abc import Callable
 
 import torch
-from bench_train import DEFAULT_DATA
+from bench_train import DEFAULT_DATA, minigan_trainer
 
-from minigan import get_config
 from minigan.training import loop, reporting
-from minigan.training.loop import Trainer
 
 PARTS = {  # the loop's calls, named as the table shows them
     "train_step": "training steps",
@@ -50,10 +48,9 @@ def measure(preset: str, data_dir: str, time_budget: float, threads: int, seed: 
     `overrides` are config fields (the tests set log_every, sample_every, checkpoint_every)."""
     torch.set_num_threads(threads)
     calls: dict[str, list[tuple[float, float]]] = {name: [] for name in PARTS}
-    config = get_config(preset, data_dir=data_dir, time_budget=time_budget, threads=threads, seed=seed,
-                        **overrides)
     with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(config, out, progress=False)
+        trainer = minigan_trainer(preset, data_dir, threads, "auto", out, time_budget=time_budget, seed=seed,
+                                  **overrides)
         setup = trainer.progress.elapsed  # the clustering's seconds, which the budget counts
         for name in ("train_step", "log_stats", "snapshot", "save_checkpoint"):
             setattr(trainer, name, timed(getattr(trainer, name), calls[name]))
